@@ -1,0 +1,127 @@
+"""Cases: opening, history lines, and the read model shown over HTTP and on the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from aftersales import clock
+from aftersales.db import session_scope
+from aftersales.errors import NotFound
+from aftersales.rules.repair import case_number
+from models import Case, CaseCreate, CaseEvent, Escalation, Gate, Notification
+
+
+def open_case(request: CaseCreate, *, now: datetime | None = None) -> Case:
+    """Register a case and give it a unique number (spec §1.3, F2:216)."""
+    opened = now or clock.now()
+    fields = request.model_dump(exclude={"reported_at"})
+    with session_scope() as session:
+        case = Case(**fields, opened_at=opened, data={"reported_at": (request.reported_at or opened).isoformat()})
+        session.add(case)
+        session.flush()
+        assert case.id is not None
+        case.number = case_number(case.procedure, opened.strftime("%Y%m%d"), case.id)
+        session.add(
+            CaseEvent(
+                case_id=case.id, key="opened", kind="opened", actor=f"channel:{case.channel}",
+                summary=f"case {case.number} registered ({case.procedure})", at=opened,
+            )
+        )
+    return case
+
+
+def get_case(session: Session, number: str) -> Case:
+    """A case by number, or NotFound."""
+    case = session.exec(select(Case).where(Case.number == number)).first()
+    if case is None:
+        raise NotFound(f"no case {number!r}")
+    return case
+
+
+def record_event(
+    case_id: int, key: str, kind: str, summary: str, *, actor: str = "system", data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Add a history line once per key; a replayed step adds nothing (returns False)."""
+    try:
+        with session_scope() as session:
+            if session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.key == key)).first():
+                return False
+            session.add(CaseEvent(case_id=case_id, key=key, kind=kind, summary=summary, actor=actor,
+                                  data=data or {}, at=at or clock.now()))
+        return True
+    except IntegrityError:  # a concurrent replay won the race: the line exists once
+        return False
+
+
+def update_case(number: str, *, status: str | None = None, data: dict[str, Any] | None = None,
+                flow_run_id: str | None = None, closed: bool = False) -> Case:
+    """Change a case's status or merge keys into its data."""
+    with session_scope() as session:
+        case = get_case(session, number)
+        if status:
+            case.status = status
+        if data:
+            case.data = {**case.data, **data}
+        if flow_run_id:
+            case.flow_run_id = flow_run_id
+        if closed and case.closed_at is None:
+            case.closed_at = clock.now()
+        session.add(case)
+    return case
+
+
+def case_view(number: str) -> dict[str, Any]:
+    """Everything about a case: state, waiting gates with deadlines, history, escalations, messages."""
+    with session_scope() as session:
+        case = get_case(session, number)
+        gates = session.exec(select(Gate).where(Gate.case_id == case.id).order_by(col(Gate.id))).all()
+        events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(col(CaseEvent.at),
+                                                                                               col(CaseEvent.id))).all()
+        escalations = session.exec(select(Escalation).where(Escalation.case_id == case.id)).all()
+        notes = session.exec(select(Notification).where(Notification.case_id == case.id)
+                             .order_by(col(Notification.id))).all()
+    waiting = [g for g in gates if g.status == "waiting"]
+    return {
+        "number": case.number,
+        "procedure": case.procedure,
+        "status": case.status,
+        "opened_at": case.opened_at.isoformat(),
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+        "flow_run_id": case.flow_run_id,
+        "product_model": case.product_model,
+        "serial_number": case.serial_number,
+        "urgent": case.urgent,
+        "data": case.data,
+        "current_gate": _gate_json(waiting[0]) if waiting else None,
+        "waiting_gates": [_gate_json(g) for g in waiting],
+        "gates": [_gate_json(g) for g in gates],
+        "history": [
+            {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "summary": e.summary, "data": e.data}
+            for e in events
+        ],
+        "escalations": [
+            {"at": x.at.isoformat(), "gate_id": x.gate_id, "rung": x.rung, "from_role": x.from_role,
+             "to_role": x.to_role, "reason": x.reason, "told": x.told}
+            for x in escalations
+        ],
+        "notifications": [
+            {"template": n.template, "recipient": n.recipient, "channel": n.channel, "status": n.status,
+             "attempts": n.attempts, "subject": n.subject}
+            for n in notes
+        ],
+    }
+
+
+def _gate_json(gate: Gate) -> dict[str, Any]:
+    return {
+        "id": gate.id, "key": gate.key, "kind": gate.kind, "status": gate.status,
+        "assignee_role": gate.assignee_role, "assignee_person": gate.assignee_person, "rung": gate.rung,
+        "opened_at": gate.opened_at.isoformat(), "deadline_at": gate.deadline_at.isoformat(),
+        "answered_by": gate.answered_by, "answered_via": gate.answered_via,
+        "answered_at": gate.answered_at.isoformat() if gate.answered_at else None, "answer": gate.answer,
+    }

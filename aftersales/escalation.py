@@ -1,0 +1,131 @@
+"""The sweep: reminders before deadlines, escalation at them, and retries of what did not get through."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from aftersales import clock
+from aftersales.cases import record_event
+from aftersales.db import session_scope
+from aftersales.deadlines import calendar_for, local_text, remind_time
+from aftersales.errors import AftersalesError
+from aftersales.gates import notify_gate, resume_gate
+from aftersales.notifications import retry_failed
+from aftersales.policy import get_policy
+from aftersales.rules.escalation import GateClock, due_action, rung_deadline
+from aftersales.staff import get_staff
+from models import Case, Escalation, Gate
+
+log = logging.getLogger("aftersales.escalation")
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    reminded: list[int] = field(default_factory=list)
+    escalated: list[int] = field(default_factory=list)
+    resumed: list[int] = field(default_factory=list)
+    resent: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = True) -> SweepReport:
+    """Act on every waiting gate whose reminder or deadline has come; safe to run concurrently and often."""
+    at = now or clock.now()
+    report = SweepReport()
+    policy = get_policy()
+    with session_scope() as session:
+        waiting = session.exec(select(Gate).where(Gate.status == "waiting")).all()
+    for gate in waiting:
+        assert gate.id is not None
+        clock_state = GateClock(gate.opened_at, gate.deadline_at, gate.remind_at, gate.rung, gate.reminded_rung,
+                                len(policy.ladder(gate.kind)) if gate.kind in policy.gates else 0)
+        try:
+            action = due_action(clock_state, at)
+            if action == "escalate" and escalate(gate, at):
+                report.escalated.append(gate.id)
+            elif action == "remind" and remind(gate, at):
+                report.reminded.append(gate.id)
+        except AftersalesError as exc:  # one bad gate must not stop the others
+            log.error("gate %s: %s", gate.id, exc)
+            report.errors.append(f"gate {gate.id}: {exc}")
+    if resume:
+        report.resumed = _retry_resumes()
+    if resend:
+        report.resent = retry_failed()
+    return report
+
+
+def remind(gate: Gate, at: datetime) -> bool:
+    """Remind the current assignees once for this rung."""
+    assert gate.id is not None
+    with session_scope() as session:
+        claimed = session.execute(update(Gate).where(col(Gate.id) == gate.id, col(Gate.reminded_rung) < gate.rung,
+                                                     col(Gate.rung) == gate.rung, col(Gate.status) == "waiting")
+                                  .values(reminded_rung=gate.rung))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False  # another sweep took it
+    left = gate.deadline_at - at
+    hours = max(left.total_seconds(), 0) / 3600
+    notify_gate(gate.id, "reminder", extra={"time_left": f"{hours:.1f} h"}, now=at)
+    record_event(gate.case_id, f"gate:{gate.key}:reminded:{gate.rung}", "reminder",
+                 f"reminder sent to {gate.assignee_role} ({hours:.1f} h left)", at=at)
+    return True
+
+
+def escalate(gate: Gate, at: datetime) -> bool:
+    """Move a late gate one rung up its ladder, tell the new holder once, and record why."""
+    assert gate.id is not None
+    policy = get_policy()
+    ladder = policy.ladder(gate.kind)
+    rung = ladder[gate.rung]
+    with session_scope() as session:
+        case = session.get(Case, gate.case_id)
+        assert case is not None
+    deadline = rung_deadline(at, rung.within.amount, rung.within.unit, calendar_for(policy))
+    with session_scope() as session:
+        claimed = session.execute(
+            update(Gate).where(col(Gate.id) == gate.id, col(Gate.rung) == gate.rung, col(Gate.status) == "waiting")
+            .values(rung=gate.rung + 1, assignee_role=rung.role, assignee_person=None, deadline_at=deadline,
+                    remind_at=remind_time(policy, at, deadline, urgent=case.urgent))
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+    staff = get_staff()
+    previous = staff.role_label(gate.assignee_role)
+    reason = f"not answered by the deadline {local_text(gate.deadline_at, policy)}"
+    told = ", ".join(p.name for p in staff.holders(rung.role))
+    with session_scope() as session:
+        session.add(Escalation(gate_id=gate.id, case_id=gate.case_id, at=at, from_role=gate.assignee_role,
+                               to_role=rung.role, rung=gate.rung + 1, reason=reason, told=told))
+    record_event(gate.case_id, f"gate:{gate.key}:escalated:{gate.rung + 1}", "escalation",
+                 f"{gate.kind} escalated to {staff.role_label(rung.role)} (rung {gate.rung + 1}): "
+                 f"{reason}; told {told}",
+                 at=at, data={"rung": gate.rung + 1, "to_role": rung.role})
+    notify_gate(gate.id, "escalated", now=at, extra={
+        "rung": gate.rung + 1, "previous_assignee": previous, "reason": reason,
+        "changes": [f"{previous} → {staff.role_label(rung.role)}",
+                    f"deadline {local_text(gate.deadline_at, policy)} → {local_text(deadline, policy)}"],
+    })
+    return True
+
+
+def _retry_resumes() -> list[int]:
+    """Resume runs whose answer was recorded but whose resume did not get through (API down, race)."""
+    with session_scope() as session:
+        pending = session.exec(select(Gate).where(Gate.status == "answered", col(Gate.resumed_at).is_(None))).all()
+    resumed = []
+    for gate in pending:
+        assert gate.id is not None
+        try:
+            if resume_gate(gate.id):
+                resumed.append(gate.id)
+        except AftersalesError as exc:
+            log.warning("resume of gate %s still failing: %s", gate.id, exc)
+    return resumed

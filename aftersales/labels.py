@@ -1,0 +1,28 @@
+"""Short localised labels (gate titles, field names) read from templates/labels/<lang>.yaml."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aftersales.errors import ConfigurationError
+
+
+@lru_cache(maxsize=8)
+def _labels(templates_dir: str, language: str) -> dict[str, Any]:
+    path = Path(templates_dir) / "labels" / f"{language}.yaml"
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"no labels for language {language!r}: {path}") from exc
+
+
+def label(section: str, key: str, language: str) -> str:
+    """The label of `key` in `section`, or the key itself when none is defined (visible, not fatal)."""
+    from aftersales.settings import get_settings
+
+    value = _labels(str(get_settings().templates_dir), language).get(section, {}).get(key)
+    return str(value) if value is not None else key

@@ -1,0 +1,30 @@
+"""Starting a procedure's flow run on its deployment; a failure leaves the case for the sweep to start."""
+
+from __future__ import annotations
+
+import logging
+
+from aftersales import cases
+
+log = logging.getLogger("aftersales.launch")
+
+
+def deployment_name(procedure: str) -> str:
+    """'<flow name>/<deployment name>' as prefect.yaml declares them."""
+    return f"{procedure}/{procedure}"
+
+
+def start_flow(number: str, procedure: str) -> str | None:
+    """Create the flow run for a case; returns its id, or None when Prefect could not be reached."""
+    from prefect.deployments import run_deployment
+
+    try:
+        run = run_deployment(deployment_name(procedure), parameters={"ref": {"case_number": number}}, timeout=0,
+                             idempotency_key=f"case-{number}")
+    except Exception as exc:  # noqa: BLE001 - the case is stored; the sweep starts it when Prefect answers
+        log.warning("could not start flow for %s: %s", number, exc)
+        case = cases.update_case(number, data={"flow_start_error": str(exc)[:300]})
+        cases.record_event(case.id or 0, "flow_start_failed", "notice", f"flow not started yet: {exc}"[:900])
+        return None
+    cases.update_case(number, flow_run_id=str(run.id))
+    return str(run.id)

@@ -1,0 +1,205 @@
+"""The policy file: SLA figures, ladders, optional steps and thresholds, validated on load."""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aftersales.errors import ConfigurationError
+
+Unit = Literal["natural_hours", "natural_days", "working_hours", "working_days"]
+
+
+class Duration(BaseModel):
+    """An amount of time on the business calendar."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    amount: float = Field(gt=0)
+    unit: Unit
+
+
+class Rung(BaseModel):
+    """One step up a ladder: the role told, and how long it has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: str
+    within: Duration
+
+
+class CalendarPolicy(BaseModel):
+    """Working hours and where extra calendar data lives."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = "Asia/Shanghai"
+    work_start: time = time(8, 30)
+    work_end: time = time(17, 30)
+    overrides_file: Path | None = None
+    fallback_weekends: bool = False
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> CalendarPolicy:
+        if self.work_start >= self.work_end:
+            raise ValueError("work_start must be before work_end")
+        return self
+
+
+class WarrantyPolicy(BaseModel):
+    """How long the warranty runs and what voids it."""
+
+    model_config = ConfigDict(extra="forbid")
+    months: int = Field(ge=0)
+    counted_from: Literal["purchase_date"] = "purchase_date"
+    man_made_damage_is_customer_responsibility: bool = True
+
+
+class ReminderPolicy(BaseModel):
+    """When reminders go out."""
+
+    model_config = ConfigDict(extra="forbid")
+    at_fraction: float = Field(default=0.75, gt=0, lt=1)
+    hold_outside_working_hours: bool = True
+
+
+class FollowUpDays(BaseModel):
+    """Window of the follow-up visit after hand-over."""
+
+    model_config = ConfigDict(extra="forbid")
+    earliest: int = Field(ge=0)
+    latest: int = Field(ge=0)
+
+
+class RepairPolicy(BaseModel):
+    """Figures and switches of the repair procedure."""
+
+    model_config = ConfigDict(extra="forbid")
+    sla: dict[str, Duration]
+    follow_up_visit_days: FollowUpDays
+    max_qa_rounds: int = Field(default=3, ge=1)
+    free_repair_needs_gm: bool = True
+    fee_needs_finance_audit: bool = True
+    optional_steps: dict[str, bool] = Field(default_factory=dict)
+
+
+class GatePolicy(BaseModel):
+    """Who answers a gate, by when, and where it escalates."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: str
+    deadline: str | Duration
+    deadline_urgent: str | Duration | None = None
+    ladder: str | list[Rung] = Field(default_factory=list)
+
+
+class Policy(BaseModel):
+    """The whole policy file."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    calendar: CalendarPolicy = CalendarPolicy()
+    warranty: WarrantyPolicy
+    reminders: ReminderPolicy = ReminderPolicy()
+    ladders: dict[str, list[Rung]] = Field(default_factory=dict)
+    repair: RepairPolicy
+    gates: dict[str, GatePolicy]
+    notify_on_factory_return: list[str] = Field(default_factory=list)
+
+    @field_validator("gates")
+    @classmethod
+    def _gate_names_have_procedure(cls, gates: dict[str, GatePolicy]) -> dict[str, GatePolicy]:
+        for name in gates:
+            if "." not in name:
+                raise ValueError(f"gate name {name!r} must be '<procedure>.<step>'")
+        return gates
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Policy:
+        for name in self.gates:
+            self.gate_deadline(name, urgent=False)
+            self.gate_deadline(name, urgent=True)
+            self.ladder(name)
+        return self
+
+    def sla_section(self, procedure: str) -> dict[str, Duration]:
+        """The named durations of one procedure."""
+        section = getattr(self, procedure, None)
+        return dict(getattr(section, "sla", {}) or {})
+
+    def gate(self, name: str) -> GatePolicy:
+        """The policy of one gate; a clear error if the flow asks for one the file lacks."""
+        try:
+            return self.gates[name]
+        except KeyError as exc:
+            raise ConfigurationError(f"policy has no gate {name!r} (add it under 'gates:')") from exc
+
+    def _duration(self, gate_name: str, ref: str | Duration) -> Duration:
+        if isinstance(ref, Duration):
+            return ref
+        procedure = gate_name.split(".", 1)[0]
+        named = self.sla_section(procedure)
+        if ref not in named:
+            raise ValueError(f"gate {gate_name!r} names deadline {ref!r}, not found in {procedure}.sla")
+        return named[ref]
+
+    def gate_deadline(self, name: str, *, urgent: bool) -> Duration:
+        """How long a gate may wait before it is late."""
+        gate = self.gate(name)
+        ref = gate.deadline_urgent if urgent and gate.deadline_urgent is not None else gate.deadline
+        return self._duration(name, ref)
+
+    def ladder(self, name: str) -> list[Rung]:
+        """The rungs a late gate climbs, in order."""
+        gate = self.gate(name)
+        if isinstance(gate.ladder, list):
+            return gate.ladder
+        if gate.ladder not in self.ladders:
+            raise ValueError(f"gate {name!r} names ladder {gate.ladder!r}, not found under 'ladders:'")
+        return self.ladders[gate.ladder]
+
+    def step_enabled(self, procedure: str, step: str) -> bool:
+        """Whether an optional step is switched on (on unless the file says otherwise)."""
+        section = getattr(self, procedure, None)
+        return bool(getattr(section, "optional_steps", {}).get(step, True))
+
+
+def parse_policy(data: Any, source: str = "<policy>") -> Policy:
+    """Validate policy data, turning every problem into one readable ConfigurationError."""
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"{source} is not a valid policy: {problems}") from exc
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate a policy file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"policy file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"policy file {path} is not valid YAML: {exc}") from exc
+    return parse_policy(data, str(path))
+
+
+@lru_cache(maxsize=4)
+def _cached_policy(path: str, mtime: float) -> Policy:
+    return load_policy(Path(path))
+
+
+def get_policy() -> Policy:
+    """The configured policy, re-read when the file changes (managers edit it while cases run)."""
+    from aftersales.settings import get_settings
+
+    path = get_settings().policy_file
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"policy file not found: {path}") from exc
+    return _cached_policy(str(path), mtime)

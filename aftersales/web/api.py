@@ -1,0 +1,40 @@
+"""JSON API: open a case (which starts its procedure's flow) and read its state and history."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from aftersales import cases
+from aftersales.launch import start_flow
+from models import CaseCreate
+
+router = APIRouter(prefix="/api", tags=["cases"])
+log = logging.getLogger("aftersales.api")
+
+SUPPORTED = {"repair"}
+
+
+@router.post("/cases", status_code=201)
+def open_case(request: CaseCreate) -> JSONResponse:
+    """Register a case from the §1.3 fields and start its flow; invalid input gets 422 and stores nothing."""
+    if request.procedure not in SUPPORTED:
+        return JSONResponse(status_code=422, content={"detail": [{
+            "loc": ["body", "procedure"], "type": "not_supported",
+            "msg": f"procedure {request.procedure!r} is not available yet; available: {sorted(SUPPORTED)}"}]})
+    case = cases.open_case(request)
+    assert case.number is not None
+    started = start_flow(case.number, case.procedure)
+    body: dict[str, Any] = {"number": case.number, "procedure": case.procedure, "status": case.status,
+                            "flow_run_id": started, "flow_started": started is not None,
+                            "url": f"/api/cases/{case.number}"}
+    return JSONResponse(status_code=201, content=body)
+
+
+@router.get("/cases/{number}")
+def read_case(number: str) -> dict[str, Any]:
+    """State, current gate, deadlines and the full history of a case."""
+    return cases.case_view(number)

@@ -1,0 +1,193 @@
+"""HTML pages: a gate answered from its link, operations overview, case page, printable forms, demo inbox."""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import ValidationError
+from sqlmodel import col, select
+
+from aftersales import cases, clock, gates
+from aftersales.db import session_scope
+from aftersales.deadlines import local_text
+from aftersales.errors import NotFound
+from aftersales.labels import label
+from aftersales.notifications import failed_notifications
+from aftersales.policy import get_policy
+from aftersales.settings import get_settings
+from aftersales.staff import CUSTOMER, get_staff
+from aftersales.tokens import LinkRefused
+from aftersales.web.forms import form_fields, read_form
+from models import Case, Escalation, Gate, MailboxMessage
+from models.inputs import GATE_INPUTS
+
+router = APIRouter(include_in_schema=False)
+REFUSAL_STATUS = {"forged": 403, "other_gate": 403, "expired": 410, "used": 409, "closed": 409}
+
+
+@lru_cache(maxsize=2)
+def _env(templates_dir: str) -> Environment:
+    env = Environment(loader=FileSystemLoader([f"{templates_dir}/web", f"{templates_dir}/forms"]),
+                      autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
+    env.globals["label"] = label
+    return env
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page from templates/web (or templates/forms for printable forms)."""
+    page = _env(str(get_settings().templates_dir)).get_template(name).render(**context)
+    return HTMLResponse(page, status_code=status)
+
+
+def _language(person_id: str, case: Case) -> str:
+    if person_id == CUSTOMER:
+        return case.language
+    try:
+        return get_staff().person(person_id).language
+    except NotFound:
+        return case.language
+
+
+def _refusal(exc: LinkRefused, language: str = "zh") -> HTMLResponse:
+    return render("refused.html", REFUSAL_STATUS.get(exc.reason, 403), reason=exc.reason, message=str(exc),
+                  lang=language)
+
+
+def _gate_page(gate: Gate, case: Case, person_id: str, token: str, *, errors: dict[str, str] | None = None,
+               values: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
+    lang = _language(person_id, case)
+    staff_view = person_id != CUSTOMER
+    policy = get_policy()
+    return render(
+        "gate.html", status, lang=lang, gate=gate, case=case, token=token, staff_view=staff_view,
+        title=label("gates", gate.kind, lang), procedure=label("procedures", case.procedure, lang),
+        summary=gate.context.get("summary", []), deadline=local_text(gate.deadline_at, policy),
+        fields=form_fields(GATE_INPUTS[gate.input_model], lang), errors=errors or {}, values=values or {},
+    )
+
+
+@router.get("/gates/{gate_id}", response_class=HTMLResponse)
+def gate_page(gate_id: int, t: str = "") -> HTMLResponse:
+    """The page a link opens: case summary and the gate's form, or a clear refusal."""
+    try:
+        gate, case, row = gates.check_link(gate_id, t)
+    except LinkRefused as exc:
+        return _refusal(exc)
+    return _gate_page(gate, case, row.person_id, t)
+
+
+@router.post("/gates/{gate_id}", response_class=HTMLResponse)
+async def gate_submit(gate_id: int, request: Request, t: str = Form("")) -> HTMLResponse:
+    """Record the answer and resume the flow once; invalid input shows the form again and changes nothing."""
+    form = {k: str(v) for k, v in (await request.form()).items() if k != "t"}
+    try:
+        gate, case, row = gates.check_link(gate_id, t)
+    except LinkRefused as exc:
+        return _refusal(exc)
+    try:
+        answer = read_form(GATE_INPUTS[gate.input_model], form)
+        gates.parse_answer(gate, answer)
+    except ValidationError as exc:
+        return _gate_page(gate, case, row.person_id, t, errors=gates.invalid_fields(exc), values=form, status=422)
+    try:
+        # Blocking work (database, Prefect API, waiting for the suspension) runs off the event loop.
+        done = await run_in_threadpool(gates.answer_by_link, gate_id, t, answer)
+    except LinkRefused as exc:
+        return _refusal(exc, _language(row.person_id, case))
+    lang = _language(row.person_id, case)
+    return render("done.html", lang=lang, gate=done, case=case, title=label("gates", gate.kind, lang))
+
+
+@router.get("/ops", response_class=HTMLResponse)
+def operations() -> HTMLResponse:
+    """Every open case: what it waits on, who holds it, how long it waited, the time left; escalations; failures."""
+    now = clock.now()
+    policy = get_policy()
+    staff = get_staff()
+    with session_scope() as session:
+        waiting = session.exec(select(Gate).where(Gate.status == "waiting").order_by(col(Gate.deadline_at))).all()
+        case_by_id = {c.id: c for c in session.exec(select(Case).where(col(Case.closed_at).is_(None))).all()}
+        escalations = session.exec(select(Escalation).order_by(col(Escalation.at).desc()).limit(20)).all()
+    rows = []
+    for gate in waiting:
+        case = case_by_id.get(gate.case_id)
+        if case is None:
+            continue
+        left = (gate.deadline_at - now).total_seconds()
+        rows.append({
+            "case": case, "gate": gate, "title": label("gates", gate.kind, "zh"),
+            "holder": gate.assignee_person or staff.role_label(gate.assignee_role),
+            "age": _duration(now - gate.opened_at), "left": _duration(abs(gate.deadline_at - now)),
+            "late": left < 0, "deadline": local_text(gate.deadline_at, policy),
+        })
+    waiting_cases = {r["case"].id for r in rows}
+    idle = [c for c in case_by_id.values() if c.id not in waiting_cases]
+    return render("ops.html", rows=rows, idle=idle, escalations=escalations, failed=failed_notifications(),
+                  staff=staff)
+
+
+def _duration(delta: Any) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    return f"{days}d {hours}h {mins}m" if days else f"{hours}h {mins}m"
+
+
+@router.get("/cases/{number}", response_class=HTMLResponse)
+def case_page(number: str) -> HTMLResponse:
+    """A case's state and complete history."""
+    try:
+        view = cases.case_view(number)
+    except NotFound:
+        return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
+    return render("case.html", view=view)
+
+
+@router.get("/cases/{number}/forms/{code}", response_class=HTMLResponse)
+def printable_form(number: str, code: str) -> HTMLResponse:
+    """Printable 返修申请单 FORM-MA-076 / 返修品维修记录表 FORM-MA-077 filled from the case."""
+    templates = {"FORM-MA-076": "form_ma_076.html", "FORM-MA-077": "form_ma_077.html"}
+    if code not in templates:
+        return render("refused.html", 404, reason="not_found", message=f"No form {code}.", lang="en")
+    try:
+        view = cases.case_view(number)
+    except NotFound:
+        return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
+    with session_scope() as session:
+        case = cases.get_case(session, number)
+    return render(templates[code], view=view, case=case, record=view["data"].get("repair_record") or {},
+                  printed=local_text(clock.now(), get_policy()))
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox(to: str = "") -> HTMLResponse:
+    """The demo mail sink: every message the product sent, newest first."""
+    with session_scope() as session:
+        query = select(MailboxMessage).order_by(col(MailboxMessage.id).desc()).limit(200)
+        if to:
+            query = query.where(col(MailboxMessage.rcpt_to).contains(to, autoescape=True))
+        messages = session.exec(query).all()
+    return render("inbox.html", messages=messages, to=to)
+
+
+@router.get("/inbox/{message_id}", response_class=HTMLResponse)
+def inbox_message(message_id: int) -> HTMLResponse:
+    """One received message, its links clickable."""
+    with session_scope() as session:
+        message = session.get(MailboxMessage, message_id)
+    if message is None:
+        return render("refused.html", 404, reason="not_found", message=f"No message {message_id}.", lang="en")
+    return render("message.html", message=message, body=linkify(message.text))
+
+
+def linkify(text: str) -> str:
+    """Escape a plain-text mail and turn its http(s) URLs into links."""
+    escaped = html.escape(text)
+    return re.sub(r"(https?://[^\s<]+)", r'<a href="\1">\1</a>', escaped)

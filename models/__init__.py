@@ -1,0 +1,17 @@
+"""SQLModel tables and input/output schemas, one module per aggregate."""
+
+from models.case import Case, CaseCreate, CaseEvent, CaseEventPublic
+from models.gate import Escalation, Gate, GateToken
+from models.notification import MailboxMessage, Notification
+
+__all__ = [
+    "Case",
+    "CaseCreate",
+    "CaseEvent",
+    "CaseEventPublic",
+    "Escalation",
+    "Gate",
+    "GateToken",
+    "MailboxMessage",
+    "Notification",
+]

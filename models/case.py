@@ -1,0 +1,92 @@
+"""Cases (one per procedure instance) and their history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import EmailStr, field_validator
+from sqlalchemy import Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import JSONType, UTCDateTime, utcnow
+
+Procedure = Literal["repair", "return", "exchange", "complaint", "dispatch", "recall"]
+Channel = Literal["hotline", "website", "app", "email", "online_chat", "in_person", "letter", "agent", "other"]
+Language = Literal["zh", "en"]
+
+
+class CaseBase(SQLModel):
+    """Registration fields shared by every procedure (spec §1.3)."""
+
+    customer_name: str = Field(min_length=1, max_length=120)
+    customer_phone: str = Field(min_length=3, max_length=40)
+    customer_email: str | None = Field(default=None, max_length=200)
+    customer_address: str | None = Field(default=None, max_length=300)
+    product_model: str = Field(min_length=1, max_length=80)
+    serial_number: str | None = Field(default=None, max_length=80)
+    purchase_date: date | None = None
+    problem_description: str = Field(min_length=1, max_length=4000)
+    channel: str = Field(default="hotline", max_length=20)
+    language: str = Field(default="zh", max_length=5)
+
+
+class CaseCreate(CaseBase):
+    """What a caller sends to open a case; validated strictly (422 names the field)."""
+
+    procedure: Procedure = "repair"
+    channel: Channel = "hotline"  # type: ignore[assignment]
+    language: Language = "zh"  # type: ignore[assignment]
+    customer_email: EmailStr | None = None  # type: ignore[assignment]
+    urgent: bool = False
+    reported_at: datetime | None = None
+
+    @field_validator("purchase_date")
+    @classmethod
+    def _purchase_not_in_future(cls, value: date | None) -> date | None:
+        if value is not None and value > date.today():
+            raise ValueError("purchase date lies in the future")
+        return value
+
+
+class Case(CaseBase, table=True):
+    """One run of one procedure for one customer problem."""
+
+    __tablename__ = "cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str | None = Field(default=None, index=True, unique=True, max_length=40)
+    procedure: str = Field(max_length=20, index=True)
+    status: str = Field(default="open", max_length=20, index=True)
+    urgent: bool = False
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    flow_run_id: str | None = Field(default=None, max_length=40)
+    parent_case_id: int | None = Field(default=None, foreign_key="cases.id")
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+
+
+class CaseEvent(SQLModel, table=True):
+    """One line of a case's history: what happened, when, by whom."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_case_event_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    key: str = Field(max_length=120, description="Idempotency key: a replayed step records nothing twice.")
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str = Field(max_length=40)
+    actor: str = Field(default="system", max_length=120)
+    summary: str = Field(max_length=1000)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+
+
+class CaseEventPublic(SQLModel):
+    """A history line as the API shows it."""
+
+    at: datetime
+    kind: str
+    actor: str
+    summary: str
+    data: dict[str, Any]

@@ -1,0 +1,69 @@
+"""Human gates (durable waits) and the single-use links that answer them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import JSONType, UTCDateTime, utcnow
+
+
+class Gate(SQLModel, table=True):
+    """One question a flow waits on, assigned to a person or role, with a deadline."""
+
+    __tablename__ = "gates"
+    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_gate_case_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    key: str = Field(max_length=80, description="Unique per case, e.g. 'triage' or 'qa_test#2'.")
+    kind: str = Field(max_length=40, description="Policy name of the gate, e.g. 'repair.triage'.")
+    input_model: str = Field(max_length=80, description="Name of the RunInput class it asks for.")
+    flow_run_id: str | None = Field(default=None, max_length=40)
+    assignee_role: str = Field(max_length=60)
+    assignee_person: str | None = Field(default=None, max_length=60)
+    customer_gate: bool = False
+    rung: int = 0
+    status: str = Field(default="waiting", max_length=20, index=True)
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    deadline_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    remind_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    reminded_rung: int = Field(default=-1, description="Rung whose reminder went out (sent once per rung).")
+    answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    answered_by: str | None = Field(default=None, max_length=120)
+    answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    answered_via: str | None = Field(default=None, max_length=40)
+    resumed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+
+
+class GateToken(SQLModel, table=True):
+    """A signed link's server-side half: makes it single-use and revocable."""
+
+    __tablename__ = "gate_tokens"
+
+    jti: str = Field(primary_key=True, max_length=40)
+    gate_id: int = Field(foreign_key="gates.id", index=True)
+    person_id: str = Field(max_length=60)
+    issued_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class Escalation(SQLModel, table=True):
+    """A rung climbed: who was told, why, when."""
+
+    __tablename__ = "escalations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    gate_id: int = Field(foreign_key="gates.id", index=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    from_role: str = Field(max_length=60)
+    to_role: str = Field(max_length=60)
+    rung: int
+    reason: str = Field(max_length=300)
+    told: str = Field(default="", max_length=500)

@@ -1,0 +1,134 @@
+"""Typed answers a human gate asks for (Prefect RunInput), registered by name for the web form."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from prefect.input import RunInput
+from pydantic import Field
+
+GATE_INPUTS: dict[str, type[GateInput]] = {}
+
+
+class GateInput(RunInput):
+    """Base of every gate answer: a free comment is always allowed."""
+
+    comment: str = Field(default="", max_length=2000, description="Comment / reason")
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # with_initial_data() makes subclasses of the same name: keep the original class.
+        GATE_INPUTS.setdefault(cls.__name__, cls)
+
+
+class TriageInput(GateInput):
+    """Severity, complexity and warranty facts found at triage (spec §1.4, F2:13-15)."""
+
+    urgent: bool = Field(default=False, description="Urgent (紧急报修, F2:101)")
+    complexity: Literal["general", "complex"] = Field(default="general", description="General or complex (F2:138)")
+    man_made_damage: bool = Field(default=False, description="Man-made damage found (F1:8)")
+    warranty: Literal["auto", "in", "out"] = Field(default="auto", description="Warranty: auto = by purchase date")
+    remote_possible: bool = Field(default=True, description="Try remote diagnosis first (§1.5)")
+
+
+class RemoteDiagnosisInput(GateInput):
+    """Outcome of remote diagnosis and guidance (F2:96, F2:277)."""
+
+    solved: bool = Field(description="Solved remotely")
+    diagnosis: str = Field(min_length=1, max_length=2000, description="Diagnosis")
+
+
+class RepairPlanInput(GateInput):
+    """The repair plan: mode, what, when, materials, fee (F1:132(3), F2:385, F2:425-426)."""
+
+    mode: Literal["on_site", "send_in", "factory_return"] = Field(description="Repair mode")
+    plan: str = Field(min_length=1, max_length=2000, description="Plan: work, materials, manpower")
+    appointment: str = Field(default="", max_length=100, description="Agreed time and place (F2:33)")
+    fee: float = Field(default=0, ge=0, le=10_000_000, description="Fee in CNY (0 = free)")
+
+
+class FinanceAuditInput(GateInput):
+    """Finance audits the fee standard and settlement method (F2:429)."""
+
+    approved: bool = Field(description="Fee standard approved")
+    audited_fee: float = Field(ge=0, le=10_000_000, description="Audited fee in CNY")
+    settlement_method: Literal["cash", "bank_transfer", "monthly_invoice"] = Field(
+        default="bank_transfer", description="Settlement method"
+    )
+
+
+class ApprovalInput(GateInput):
+    """A plain approve / reject decision with its reason."""
+
+    approved: bool = Field(description="Approved")
+
+
+class QuoteConfirmationInput(GateInput):
+    """The customer confirms the plan and fee, signing the repair agreement (F1:132(4), F2:428)."""
+
+    accept: bool = Field(description="I accept the repair plan and fee")
+    signature_name: str = Field(min_length=1, max_length=120, description="Your name (signature)")
+
+
+class WarehouseReceiptInput(GateInput):
+    """The returned unit is received into the warehouse (F2:434)."""
+
+    received: bool = Field(description="Unit received")
+    receipt_number: str = Field(min_length=1, max_length=60, description="Warehouse receipt number")
+    needs_quality_judgement: bool = Field(default=False, description="Quality must judge before repair (F2:435)")
+
+
+class RepairRecordInput(GateInput):
+    """返修品维修记录表 FORM-MA-077, filled during testing and repair (F2:437)."""
+
+    fault_found: str = Field(min_length=1, max_length=2000, description="Fault found")
+    cause: str = Field(min_length=1, max_length=2000, description="Cause")
+    work_done: str = Field(min_length=1, max_length=2000, description="Work done")
+    parts_replaced: str = Field(default="", max_length=2000, description="Parts replaced")
+    hours: float = Field(ge=0, le=1000, description="Repair hours")
+    technician: str = Field(min_length=1, max_length=120, description="Technician")
+
+
+class AgeingInput(GateInput):
+    """Ageing per the company standard, checked by quality inspection (F2:439)."""
+
+    hours: float = Field(ge=0, le=10000, description="Ageing hours")
+    passed: bool = Field(description="Ageing passed")
+
+
+class QATestInput(GateInput):
+    """品质QA full-function test after ageing (F2:441); a failure goes back to repair."""
+
+    passed: bool = Field(description="Full-function test passed")
+    report: str = Field(min_length=1, max_length=2000, description="Test report")
+
+
+class ExecutionInput(GateInput):
+    """Repair work and progress: 'not done yet' records a progress report and keeps waiting (F2:280)."""
+
+    done: bool = Field(description="Repair finished and tested")
+    work_done: str = Field(min_length=1, max_length=2000, description="Work done / progress")
+    parts_used: str = Field(default="", max_length=2000, description="Parts used")
+    hours: float = Field(default=0, ge=0, le=1000, description="Hours")
+
+
+class AcceptanceInput(GateInput):
+    """The customer confirms the fault is solved and signs (F1:16, F2:282 维修确认单)."""
+
+    accepted: bool = Field(description="The fault is solved, I accept")
+    signature_name: str = Field(min_length=1, max_length=120, description="Your name (signature)")
+
+
+class SurveyInput(GateInput):
+    """Satisfaction survey (F1:17, F2:99)."""
+
+    score: int = Field(ge=1, le=5, description="Satisfaction, 1 (poor) to 5 (excellent)")
+
+
+class FollowUpInput(GateInput):
+    """Follow-up visit recorded on 顾客回访记录表 (F2:57-61)."""
+
+    contacted: bool = Field(description="Customer reached")
+    visited_on: date = Field(description="Date of the visit or call")
+    notes: str = Field(default="", max_length=2000, description="What the customer said (even if nothing)")

@@ -1,0 +1,60 @@
+"""Gate tasks, and `ask`: the durable human wait every flow uses."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from prefect import task
+from prefect.flow_runs import suspend_flow_run
+from prefect.runtime import flow_run
+
+from aftersales import gates
+from aftersales.labels import label
+from models.inputs import GateInput
+from tasks.retry import only_transient
+
+T = TypeVar("T", bound=GateInput)
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+def open_gate(case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
+              summary: list[dict[str, str]], assignee_person: str | None = None) -> int:
+    """Create the gate (once) with its deadline."""
+    return gates.open_gate(case_id=case_id, key=key, kind=kind, input_model=input_model, flow_run_id=flow_run_id,
+                           summary=summary, assignee_person=assignee_person)
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+def notify_gate(gate_id: int) -> int:
+    """Send the assignees their links (once)."""
+    return gates.notify_gate(gate_id, "request")
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+def record_flow_answer(gate_id: int, answer: dict[str, Any]) -> None:
+    """Record an answer given in the Prefect UI (a link answer is already recorded)."""
+    gates.record_flow_answer(gate_id, answer)
+
+
+def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
+        *, assignee_person: str | None = None) -> T:
+    """Open a gate, tell its assignees, and wait durably for the typed answer (from a link or the Prefect UI).
+
+    Every side effect is a cached task and the answer is read back from the database first, so re-running
+    the flow from the top after a resume sends nothing twice and never suspends on an answered gate.
+    """
+    run_id = flow_run.get_id()
+    gate_id = open_gate(case["id"], key, kind, model.__name__, run_id, summary, assignee_person)
+    notify_gate(gate_id)
+    recorded = gates.recorded_answer(gate_id)
+    if recorded is not None:
+        return model.model_validate(recorded)
+    title = label("gates", kind, case["language"])
+    lines = "\n".join(f"- **{row['label']}**: {row['value']}" for row in summary)
+    answer = suspend_flow_run(
+        wait_for_input=model.with_initial_data(description=f"### {case['number']} · {title}\n\n{lines}"),
+        key=gates.pause_key(key),
+        timeout=None,
+    )
+    record_flow_answer(gate_id, answer.model_dump(mode="json"))
+    return model.model_validate(answer.model_dump())

@@ -1,0 +1,98 @@
+"""Record-keeping tasks: history lines, case state, notices, and the closing record artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from aftersales import cases
+from aftersales.db import session_scope
+from aftersales.gates import Recipient, customer_recipients, role_recipients
+from aftersales.notifications import deliver
+from models import Case
+from tasks.retry import only_transient
+
+RETRY = {"retries": 3, "retry_delay_seconds": 2, "retry_condition_fn": only_transient}
+
+
+def load_case(number: str) -> dict[str, Any]:
+    """The case's facts as plain data (a read, safe to repeat when the flow re-runs)."""
+    with session_scope() as session:
+        case = cases.get_case(session, number)
+        return {**case.model_dump(mode="json"), "purchase_date": case.purchase_date, "opened_at": case.opened_at}
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def attach_flow_run(number: str) -> str | None:
+    """Remember which flow run carries the case."""
+    run_id = flow_run.get_id()
+    cases.update_case(number, flow_run_id=run_id)
+    return run_id
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def record_step(case_id: int, key: str, kind: str, summary: str, data: dict[str, Any] | None = None) -> bool:
+    """Add one history line (once per key)."""
+    return cases.record_event(case_id, key, kind, summary, data=data)
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def set_case(number: str, status: str | None = None, data: dict[str, Any] | None = None,
+             urgent: bool | None = None, closed: bool = False) -> None:
+    """Change the case's status, facts or urgency."""
+    cases.update_case(number, status=status, data=data, closed=closed)
+    if urgent is not None:
+        with session_scope() as session:
+            case = cases.get_case(session, number)
+            case.urgent = urgent
+            session.add(case)
+
+
+def _notice(case_id: int, key: str, people: list[Recipient], case_number: str, headline: dict[str, str],
+            lines: dict[str, list[str]]) -> int:
+    sent = 0
+    for person in people:
+        lang = person.language if person.language in headline else "zh"
+        rows = deliver(key=f"{key}:{person.person_id}", case_id=case_id, template="case_notice",
+                       recipient=person.person_id, language=lang,
+                       context={"case_number": case_number, "customer_name": person.name,
+                                "headline": headline[lang], "lines": lines.get(lang, [])},
+                       urls=person.urls)
+        sent += sum(1 for r in rows if r.status == "sent")
+    return sent
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def notify_customer(case_number: str, key: str, headline: dict[str, str], lines: dict[str, list[str]]) -> int:
+    """Tell the customer about progress in their language (received, scheduled, repaired...)."""
+    with session_scope() as session:
+        case: Case = cases.get_case(session, case_number)
+    assert case.id is not None
+    return _notice(case.id, f"case:{case.id}:{key}", customer_recipients(case), case_number, headline, lines)
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def notify_roles(case_number: str, key: str, roles: list[str], headline: dict[str, str],
+                 lines: dict[str, list[str]]) -> int:
+    """Tell departments about a step (e.g. the 返修申请单 going to five departments, F2:432)."""
+    with session_scope() as session:
+        case: Case = cases.get_case(session, case_number)
+    assert case.id is not None
+    return _notice(case.id, f"case:{case.id}:{key}", role_recipients(roles), case_number, headline, lines)
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def publish_record(case_number: str) -> str:
+    """The complete record of the case as a Prefect artifact (spec §8.6 record fields)."""
+    view = cases.case_view(case_number)
+    lines = [f"# {case_number} · {view['procedure']} · {view['status']}", "",
+             f"- product: {view['product_model']} {view['serial_number'] or ''}",
+             f"- opened: {view['opened_at']}", f"- closed: {view['closed_at']}", "",
+             "| at | step | by | what |", "|---|---|---|---|"]
+    lines += [f"| {h['at'][:16]} | {h['kind']} | {h['actor']} | {h['summary']} |" for h in view["history"]]
+    key = "case-record-" + case_number.lower().replace("_", "-")
+    create_markdown_artifact(markdown="\n".join(lines), key=key, description=f"Complete record of {case_number}")
+    return key

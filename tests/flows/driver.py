@@ -1,0 +1,91 @@
+"""Drive cases like people do: read the messages the mail sink received and answer the links in them."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+LINK = re.compile(r"https?://[^\s\"'<>]+/gates/(\d+)\?t=([A-Za-z0-9_.\-]+)")
+
+
+@dataclass
+class Mail:
+    """One message the sink received."""
+
+    id: int
+    rcpt_to: str
+    subject: str
+    text: str
+    html: str
+
+    def links(self) -> list[str]:
+        """The gate links in the message (text part)."""
+        return [m.group(0) for m in LINK.finditer(self.text)]
+
+
+class Driver:
+    """Reads the sink's mailbox table and submits gate forms over HTTP, as a recipient would."""
+
+    def __init__(self, db_path: Path, web_url: str) -> None:
+        self.db_path = db_path
+        self.web_url = web_url
+        self.http = httpx.Client(timeout=60)
+
+    def mails(self, to: str | None = None, after: int = 0) -> list[Mail]:
+        """Messages received so far (optionally to one address, after an id)."""
+        with sqlite3.connect(self.db_path, timeout=30) as db:
+            rows = db.execute("SELECT id, rcpt_to, subject, text, html FROM mailbox WHERE id > ? ORDER BY id",
+                              (after,)).fetchall()
+        mails = [Mail(*row) for row in rows]
+        return [m for m in mails if to is None or to in m.rcpt_to]
+
+    def wait_for_link(self, to: str, gate_key_hint: str = "", after: int = 0, timeout: float = 90) -> tuple[Mail, str]:
+        """The first message to `to` (after id `after`) with a gate link whose subject contains the hint."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for mail in self.mails(to, after):
+                if mail.links() and gate_key_hint in mail.subject:
+                    return mail, mail.links()[0]
+            time.sleep(0.5)
+        seen = [(m.rcpt_to, m.subject) for m in self.mails(after=after)]
+        raise AssertionError(f"no link to {to} with {gate_key_hint!r} within {timeout}s; mails: {seen}")
+
+    def answer(self, link: str, fields: dict[str, str]) -> httpx.Response:
+        """Open the link's page, then submit the form on it."""
+        page = self.http.get(link)
+        assert page.status_code == 200, page.text[:500]
+        gate_id = urlparse(link).path.rsplit("/", 1)[-1]
+        token = parse_qs(urlparse(link).query)["t"][0]
+        return self.http.post(f"{self.web_url}/gates/{gate_id}", data={"t": token, **fields})
+
+    def case(self, number: str) -> dict:
+        """The case as the API returns it."""
+        response = self.http.get(f"{self.web_url}/api/cases/{number}")
+        response.raise_for_status()
+        return response.json()
+
+    def wait_for_gate(self, number: str, kind: str, timeout: float = 90) -> dict:
+        """Wait until the case waits on a gate of this kind."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            current = self.case(number)["current_gate"]
+            if current and current["kind"] == kind:
+                return current
+            time.sleep(0.5)
+        raise AssertionError(f"{number} never waited on {kind}: {self.case(number)['current_gate']}")
+
+    def wait_for_status(self, number: str, status: str, timeout: float = 90) -> dict:
+        """Wait until the case reaches a status."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            view = self.case(number)
+            if view["status"] == status:
+                return view
+            time.sleep(0.5)
+        raise AssertionError(f"{number} never reached {status}: {self.case(number)['status']}")
