@@ -85,6 +85,9 @@ class Stack:
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_CLI_PROMPT": "false",
+            # A resumed case continues within ~2 s instead of the default 10 s poll.
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",
         })
         for key, value in os.environ.items():  # the user's own AFTERSALES_* choices win (policy, staff, db...)

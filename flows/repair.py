@@ -228,7 +228,9 @@ def _factory_return(case: dict[str, Any], work_round: int) -> bool:
         set_case(number, data={"repair_record": record.model_dump(mode="json")})
         if policy.step_enabled("repair", "ageing"):
             notify_roles(number, f"before-ageing#{tag}", ["quality_inspection"],
-                         _say("老化前通知", "Ageing about to start"), {})
+                         _say("老化前通知", "Ageing about to start"),
+                         {"zh": [f"第 {qa_round} 次维修后的老化,请检查是否符合老化要求(F2:439)。"],
+                          "en": [f"Ageing after repair attempt {qa_round}: check it meets the ageing standard."]})
             ageing = ask(case, f"ageing#{tag}", "repair.ageing", AgeingInput, staff_summary(case))
             outcome = "passed" if ageing.passed else "failed"
             record_step(case["id"], f"ageing#{tag}", "test", f"ageing {ageing.hours} h: {outcome}")

@@ -89,3 +89,22 @@ class Driver:
                 return view
             time.sleep(0.5)
         raise AssertionError(f"{number} never reached {status}: {self.case(number)['status']}")
+
+    def link_for_gate(self, to: str, gate_id: int, timeout: float = 60) -> tuple[Mail, str]:
+        """The message to `to` carrying a link to this gate (the newest one, e.g. after an escalation)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for mail in reversed(self.mails(to)):
+                for link in mail.links():
+                    if f"/gates/{gate_id}?" in link:
+                        return mail, link
+            time.sleep(0.3)
+        raise AssertionError(f"no link to gate {gate_id} reached {to}: {[m.subject for m in self.mails(to)]}")
+
+    def answer_gate(self, number: str, kind: str, to: str, fields: dict[str, str]) -> dict:
+        """Wait for the case to wait on `kind`, take the link `to` received, and answer it; returns the gate."""
+        gate = self.wait_for_gate(number, kind)
+        _, link = self.link_for_gate(to, gate["id"])
+        response = self.answer(link, fields)
+        assert response.status_code == 200, response.text[:2000]
+        return gate

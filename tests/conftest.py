@@ -1,0 +1,42 @@
+"""Shared fixtures: the whole product running on loopback for flow and browser tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aftersales.settings import get_settings
+from aftersales.stack import Stack, StackConfig, free_port
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Embedded PostgreSQL, a real Prefect server with the flows deployed, one worker, web app, mail sink."""
+    data_dir = tmp_path_factory.mktemp("stack")
+    config = StackConfig(data_dir=data_dir, prefect_port=free_port(), web_port=free_port(), smtp_port=free_port())
+    running = Stack(config, progress=lambda message: None)
+    try:
+        running.start()
+    except Exception:
+        running.stop()
+        raise
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """This test process configured like the stack's parts (same database, Prefect API, signing key)."""
+    for key, value in stack.env().items():
+        if key.startswith(("AFTERSALES_", "PREFECT_")):
+            monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield stack
+    get_settings.cache_clear()
+
+
+def stack_db(stack: Stack) -> Path:
+    """The SQLite file of the stack's own database."""
+    return stack.config.data_dir / "aftersales.db"

@@ -1,0 +1,34 @@
+"""Flow-test helpers: a driver bound to the running stack, and a way to open cases over HTTP."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from aftersales.stack import Stack
+from tests.conftest import stack_db
+from tests.flows.driver import Driver
+
+
+@pytest.fixture
+def driver(stack_env: Stack) -> Driver:
+    """Reads the stack's mail sink and answers links over HTTP."""
+    return Driver(stack_db(stack_env), stack_env.config.web_url)
+
+
+def new_case(stack: Stack, **overrides: Any) -> str:
+    """Open a repair case through the public API and return its number."""
+    body: dict[str, Any] = {
+        "procedure": "repair", "customer_name": "测试客户", "customer_phone": "13900000000",
+        "customer_email": "customer@example.com", "product_model": "PT-3000", "serial_number": "SN-T-1",
+        "purchase_date": (date.today() - timedelta(days=100)).isoformat(),
+        "problem_description": "无法开机", "channel": "hotline", "language": "zh",
+    }
+    body.update(overrides)
+    response = httpx.post(f"{stack.config.web_url}/api/cases", json=body, timeout=60)
+    assert response.status_code == 201, response.text
+    assert response.json()["flow_started"], response.json()
+    return str(response.json()["number"])

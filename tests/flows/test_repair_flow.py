@@ -1,0 +1,93 @@
+"""A repair case driven through every gate by following the links in the e-mails, on a real Prefect API."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from aftersales.stack import Stack
+from tests.flows.conftest import new_case
+from tests.flows.driver import Driver
+
+pytestmark = pytest.mark.stack
+
+TRIAGE = {"urgent": "false", "complexity": "general", "man_made_damage": "false", "warranty": "auto",
+          "remote_possible": "true"}
+
+
+def assert_no_message_twice(driver: Driver, number: str) -> None:
+    """Every message of the case reached each recipient once (a replayed flow sends nothing again)."""
+    mails = [(m.rcpt_to, m.subject, m.text) for m in driver.mails() if number in m.subject]
+    twice = [key[:2] for key, count in Counter(mails).items() if count > 1]
+    assert not twice, f"sent twice: {twice}"
+
+
+def test_paid_factory_return_repair_passes_every_gate_from_the_links(stack_env: Stack, driver: Driver) -> None:
+    number = new_case(stack_env, purchase_date=(date.today() - timedelta(days=4 * 365)).isoformat())
+    received = driver.wait_for_link("li.na@example.com", number)[0]
+    assert "待您处理" in received.subject
+    assert "13900000000" not in received.text, "staff messages must not carry the customer's phone"
+
+    driver.answer_gate(number, "repair.triage", "li.na", TRIAGE)
+    driver.answer_gate(number, "repair.remote_diagnosis", "zhang.wei", {"solved": "false", "diagnosis": "主板故障"})
+    driver.answer_gate(number, "repair.plan", "zhang.wei",
+                       {"mode": "factory_return", "plan": "返厂更换主板", "fee": "300"})
+    driver.answer_gate(number, "repair.finance_audit", "zhao.min",
+                       {"approved": "true", "audited_fee": "280", "settlement_method": "bank_transfer"})
+    driver.answer_gate(number, "repair.quote_confirmation", "customer@example.com",
+                       {"accept": "true", "signature_name": "测试客户"})
+    driver.answer_gate(number, "repair.warehouse_receipt", "wu.lei", {"received": "true", "receipt_number": "WH-1"})
+    record = {"fault_found": "主板电容鼓包", "cause": "元件老化", "work_done": "更换电容", "hours": "2",
+              "technician": "周强"}
+    driver.answer_gate(number, "repair.repair_record", "zhou.qiang", record)
+    driver.answer_gate(number, "repair.ageing", "zhou.qiang", {"hours": "24", "passed": "true"})
+    driver.answer_gate(number, "repair.qa_test", "sun.li", {"passed": "false", "report": "显示偶发闪烁"})
+    # A failed QA test goes back to repair (F2:441, policy max_qa_rounds).
+    driver.answer_gate(number, "repair.repair_record", "zhou.qiang", {**record, "work_done": "更换屏幕排线"})
+    driver.answer_gate(number, "repair.ageing", "zhou.qiang", {"hours": "24", "passed": "true"})
+    driver.answer_gate(number, "repair.qa_test", "sun.li", {"passed": "true", "report": "全功能测试通过"})
+    driver.answer_gate(number, "repair.acceptance", "customer@example.com",
+                       {"accepted": "true", "signature_name": "测试客户"})
+    driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "4", "comment": "还行"})
+    driver.answer_gate(number, "repair.follow_up", "li.na",
+                       {"contacted": "true", "visited_on": date.today().isoformat(), "notes": "使用正常"})
+
+    view = driver.wait_for_status(number, "closed")
+    assert view["data"]["fee"] == 280
+    assert view["data"]["warranty"] == "out_of_warranty"
+    kinds = [g["kind"] for g in view["gates"]]
+    assert kinds.count("repair.qa_test") == 2 and kinds.count("repair.repair_record") == 2
+    assert all(g["answered_via"] == "link" for g in view["gates"])
+    assert any("FORM-MA-076" in h["summary"] for h in view["history"])
+    # The five departments got the 返修申请单 notice (F2:432).
+    assert driver.mails("anna.schmidt@example.com")
+    for code in ("FORM-MA-076", "FORM-MA-077"):
+        page = httpx.get(f"{stack_env.config.web_url}/cases/{number}/forms/{code}", timeout=30)
+        assert page.status_code == 200 and code in page.text and number in page.text
+    assert "更换屏幕排线" in httpx.get(f"{stack_env.config.web_url}/cases/{number}/forms/FORM-MA-077").text
+    assert_no_message_twice(driver, number)
+
+
+def test_free_repair_of_customers_damage_needs_the_gm_and_reports_progress(stack_env: Stack,
+                                                                            driver: Driver) -> None:
+    number = new_case(stack_env)
+    driver.answer_gate(number, "repair.triage", "li.na", {**TRIAGE, "man_made_damage": "true",
+                                                          "remote_possible": "false"})
+    driver.answer_gate(number, "repair.plan", "zhang.wei", {"mode": "on_site", "plan": "上门更换外壳", "fee": "0",
+                                                            "appointment": "周三 10:00"})
+    driver.answer_gate(number, "repair.gm_free_repair", "liu.yang", {"approved": "true", "comment": "老客户"})
+    driver.answer_gate(number, "repair.execution", "zhang.wei", {"done": "false", "work_done": "已拆机,等配件"})
+    driver.answer_gate(number, "repair.execution", "zhang.wei", {"done": "true", "work_done": "已更换外壳"})
+    driver.answer_gate(number, "repair.acceptance", "customer@example.com",
+                       {"accepted": "true", "signature_name": "测试客户"})
+    driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "5"})
+    driver.answer_gate(number, "repair.follow_up", "li.na", {"contacted": "true", "visited_on": date.today().isoformat()})
+    view = driver.wait_for_status(number, "closed")
+    assert view["data"]["customer_responsibility"] is True
+    customer_subjects = [m.subject for m in driver.mails("customer@example.com") if number in m.subject]
+    assert any("维修进度" in s for s in customer_subjects), customer_subjects
+    assert any("维修已安排" in s for s in customer_subjects), customer_subjects
+    assert_no_message_twice(driver, number)
