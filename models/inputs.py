@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from prefect.input import RunInput
 from pydantic import Field
@@ -16,8 +16,9 @@ class GateInput(RunInput):
 
     comment: str = Field(default="", max_length=2000, description="Comment / reason")
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
         # with_initial_data() makes subclasses of the same name: keep the original class.
         GATE_INPUTS.setdefault(cls.__name__, cls)
 

@@ -33,7 +33,11 @@ def stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         if key.startswith(("AFTERSALES_", "PREFECT_")):
             monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    yield stack
+    # Prefect reads its settings once at import: point this process's client at the stack explicitly.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: stack.config.prefect_api}):
+        yield stack
     get_settings.cache_clear()
 
 
