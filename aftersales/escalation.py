@@ -18,6 +18,7 @@ from aftersales.gates import notify_gate, resume_gate
 from aftersales.notifications import retry_failed
 from aftersales.policy import get_policy
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
+from aftersales.settings import get_settings
 from aftersales.staff import get_staff
 from models import Case, Escalation, Gate
 
@@ -59,7 +60,30 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         report.resumed = _retry_resumes()
     if resend:
         report.resent = retry_failed()
+        report_failures()
     return report
+
+
+def report_failures() -> int:
+    """Tell operations, once per message, about every message that keeps failing (never silently dropped)."""
+    from aftersales.gates import role_recipients
+    from aftersales.notifications import deliver, failed_notifications
+
+    told = 0
+    managers = role_recipients(["after_sales_supervisor", "after_sales_manager"])
+    for row in failed_notifications():
+        if row.template == "notification_failed" or row.attempts < get_settings().notify_attempts:
+            continue  # a report about a report would loop; rows still being retried are not final yet
+        with session_scope() as session:
+            case = session.get(Case, row.case_id) if row.case_id else None
+        for person in managers:
+            deliver(key=f"failed:{row.id}:{person.person_id}", case_id=row.case_id, template="notification_failed",
+                    recipient=person.person_id, language=person.language, urls=person.urls,
+                    context={"case_number": case.number if case else "-", "template": row.template,
+                             "recipient": row.recipient, "destination": row.destination,
+                             "attempts": row.attempts, "error": row.last_error or ""})
+            told += 1
+    return told
 
 
 def remind(gate: Gate, at: datetime) -> bool:

@@ -6,6 +6,7 @@ from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +22,13 @@ class Duration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     amount: float = Field(gt=0)
     unit: Unit
+
+    @model_validator(mode="after")
+    def _whole_days(self) -> Duration:
+        # The calendar counts days whole; a fraction would only fail later, while a case runs.
+        if self.unit.endswith("_days") and self.amount != int(self.amount):
+            raise ValueError(f"{self.unit} must be a whole number, got {self.amount}")
+        return self
 
 
 class Rung(BaseModel):
@@ -45,6 +53,10 @@ class CalendarPolicy(BaseModel):
     def _hours_in_order(self) -> CalendarPolicy:
         if self.work_start >= self.work_end:
             raise ValueError("work_start must be before work_end")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         return self
 
 
@@ -71,6 +83,12 @@ class FollowUpDays(BaseModel):
     model_config = ConfigDict(extra="forbid")
     earliest: int = Field(ge=0)
     latest: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> FollowUpDays:
+        if self.earliest > self.latest:
+            raise ValueError("earliest must not be after latest")
+        return self
 
 
 class RepairPolicy(BaseModel):
