@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from aftersales import clock
 from aftersales.cases import record_event
 from aftersales.db import session_scope
-from aftersales.deadlines import calendar_for, local_text, remind_time
+from aftersales.deadlines import calendar_for, due, local_text, remind_time
 from aftersales.errors import AftersalesError
 from aftersales.gates import notify_gate, resume_gate
 from aftersales.notifications import retry_failed
@@ -33,6 +33,7 @@ class SweepReport:
     escalated: list[int] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
     resent: int = 0
+    spare_unit_alerts: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -56,6 +57,7 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         except AftersalesError as exc:  # one bad gate must not stop the others
             log.error("gate %s: %s", gate.id, exc)
             report.errors.append(f"gate {gate.id}: {exc}")
+    report.spare_unit_alerts = spare_unit_alerts(waiting, at)
     if resume:
         report.resumed = _retry_resumes()
     if resend:
@@ -84,6 +86,37 @@ def report_failures() -> int:
                              "attempts": row.attempts, "error": row.last_error or ""})
             told += 1
     return told
+
+
+def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
+    """Offer a spare unit once when a repair is still not done after the policy's time (PRODUCT.md: 12 h)."""
+    from aftersales.gates import role_recipients
+    from aftersales.notifications import deliver
+
+    policy = get_policy()
+    limit = policy.repair.sla.get("spare_unit_after")
+    alerted: list[int] = []
+    if limit is None:
+        return alerted
+    for gate in waiting:
+        if gate.kind != "repair.execution":
+            continue
+        with session_scope() as session:
+            case = session.get(Case, gate.case_id)
+        assert case is not None and case.id is not None
+        due_at = due(policy, case.opened_at, limit)
+        if at < due_at or not record_event(case.id, "spare_unit", "spare_unit",
+                                           f"not repaired {limit.amount:g} {limit.unit} after the report: "
+                                           "offer the customer a spare unit", at=at):
+            continue
+        for person in role_recipients(["service_engineer", "customer_service"]):
+            headline = {"zh": "请为客户提供备用机", "en": "Offer the customer a spare unit"}[person.language]
+            deliver(key=f"case:{case.id}:spare_unit:{person.person_id}", case_id=case.id, template="case_notice",
+                    recipient=person.person_id, language=person.language, urls=person.urls,
+                    context={"case_number": case.number, "customer_name": person.name, "headline": headline,
+                             "lines": [f"{case.product_model}: {local_text(due_at, policy)}"]})
+        alerted.append(case.id)
+    return alerted
 
 
 def remind(gate: Gate, at: datetime) -> bool:

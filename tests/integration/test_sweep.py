@@ -1,0 +1,56 @@
+"""The sweep against a real SQLite database and SMTP sink, on a controlled clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aftersales.db import session_scope
+from aftersales.escalation import sweep
+from aftersales.mailsink import MailSink
+from aftersales.settings import Settings
+from models import Case, Gate, MailboxMessage
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def make_waiting_gate(opened: datetime, kind: str, role: str, deadline: datetime) -> tuple[int, int]:
+    with session_scope() as session:
+        case = Case(customer_name="客户", customer_phone="139", product_model="PT-3000", problem_description="坏了",
+                    procedure="repair", number="RP-TEST-00001", opened_at=opened)
+        session.add(case)
+        session.flush()
+        assert case.id is not None
+        gate = Gate(case_id=case.id, key="execution#1.1", kind=kind, input_model="ExecutionInput",
+                    assignee_role=role, opened_at=opened, deadline_at=deadline, remind_at=None)
+        session.add(gate)
+        session.flush()
+        assert gate.id is not None
+        return case.id, gate.id
+
+
+def test_a_repair_not_done_twelve_hours_after_the_report_offers_a_spare_unit_once(settings: Settings) -> None:
+    opened = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
+    case_id, _ = make_waiting_gate(opened, "repair.execution", "service_engineer", opened + timedelta(days=3))
+    received: list[MailboxMessage] = []
+    with MailSink(on_message=received.append):
+        assert sweep(opened + timedelta(hours=11), resend=False, resume=False).spare_unit_alerts == []
+        assert sweep(opened + timedelta(hours=12, minutes=1), resend=False, resume=False).spare_unit_alerts == [case_id]
+        assert sweep(opened + timedelta(hours=13), resend=False, resume=False).spare_unit_alerts == []
+    assert sorted(m.rcpt_to for m in received) == ["li.na@example.com", "zhang.wei@example.com"]
+    assert all("备用机" in m.subject for m in received)
+
+
+def test_a_late_gate_escalates_across_a_weekend_on_working_hours(settings: Settings) -> None:
+    friday_evening = datetime(2026, 11, 27, 16, 0, tzinfo=SHANGHAI)
+    _, gate_id = make_waiting_gate(friday_evening - timedelta(hours=2), "repair.triage", "customer_service",
+                                   friday_evening)
+    with MailSink():
+        report = sweep(friday_evening + timedelta(minutes=1), resend=False, resume=False)
+    assert report.escalated == [gate_id]
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        assert gate is not None
+    # 4 working hours from Friday 16:01: 1 h 29 min on Friday, the rest on Monday from 08:30 -> 11:01.
+    assert gate.deadline_at == datetime(2026, 11, 30, 11, 1, tzinfo=SHANGHAI)
+    assert gate.assignee_role == "after_sales_supervisor" and gate.rung == 1
