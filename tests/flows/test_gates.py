@@ -138,7 +138,8 @@ def test_a_worker_killed_while_a_case_waits_loses_nothing_and_sends_nothing_twic
     driver.answer_gate(number, "repair.acceptance", "customer@example.com",
                        {"accepted": "true", "signature_name": "测试客户"})
     driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "5"})
-    driver.answer_gate(number, "repair.follow_up", "li.na", {"contacted": "true", "visited_on": date.today().isoformat()})
+    visit = {"contacted": "true", "visited_on": date.today().isoformat()}
+    driver.answer_gate(number, "repair.follow_up", "li.na", visit)
     driver.wait_for_status(number, "closed")
     assert_no_message_twice(driver, number)
 

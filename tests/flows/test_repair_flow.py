@@ -84,7 +84,8 @@ def test_free_repair_of_customers_damage_needs_the_gm_and_reports_progress(stack
     driver.answer_gate(number, "repair.acceptance", "customer@example.com",
                        {"accepted": "true", "signature_name": "测试客户"})
     driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "5"})
-    driver.answer_gate(number, "repair.follow_up", "li.na", {"contacted": "true", "visited_on": date.today().isoformat()})
+    visit = {"contacted": "true", "visited_on": date.today().isoformat()}
+    driver.answer_gate(number, "repair.follow_up", "li.na", visit)
     view = driver.wait_for_status(number, "closed")
     assert view["data"]["customer_responsibility"] is True
     customer_subjects = [m.subject for m in driver.mails("customer@example.com") if number in m.subject]
