@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from aftersales import cases, clock, gates
+from aftersales import cases, clock, gates, tokens
 from aftersales.db import session_scope
 from aftersales.deadlines import local_text
 from aftersales.errors import NotFound
@@ -37,7 +38,16 @@ def _env(templates_dir: str) -> Environment:
     env = Environment(loader=FileSystemLoader([f"{templates_dir}/web", f"{templates_dir}/forms"]),
                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
     env.globals["label"] = label
+    env.globals["local"] = _local_time
     return env
+
+
+def _local_time(value: datetime | str | None) -> str:
+    """A stored (UTC) time as people read it: the company's time zone."""
+    if not value:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return local_text(moment, get_policy())
 
 
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -73,13 +83,28 @@ def _gate_page(gate: Gate, case: Case, person_id: str, token: str, *, errors: di
     )
 
 
+def _link_language(token: str) -> str:
+    """The reader's language when the link is genuine (used, expired...), else Chinese."""
+    settings = get_settings()
+    try:
+        claims = tokens.verify(settings.signing_key(), token, 10 * 365 * 24 * 3600)
+        if claims.person_id == CUSTOMER:
+            with session_scope() as session:
+                gate = session.get(Gate, claims.gate_id)
+                case = session.get(Case, gate.case_id) if gate else None
+            return case.language if case else "zh"
+        return get_staff().person(claims.person_id).language
+    except (LinkRefused, NotFound):
+        return "zh"
+
+
 @router.get("/gates/{gate_id}", response_class=HTMLResponse)
 def gate_page(gate_id: int, t: str = "") -> HTMLResponse:
     """The page a link opens: case summary and the gate's form, or a clear refusal."""
     try:
         gate, case, row = gates.check_link(gate_id, t)
     except LinkRefused as exc:
-        return _refusal(exc)
+        return _refusal(exc, _link_language(t))
     return _gate_page(gate, case, row.person_id, t)
 
 
@@ -90,7 +115,7 @@ async def gate_submit(gate_id: int, request: Request, t: str = Form("")) -> HTML
     try:
         gate, case, row = gates.check_link(gate_id, t)
     except LinkRefused as exc:
-        return _refusal(exc)
+        return _refusal(exc, _link_language(t))
     try:
         answer = read_form(GATE_INPUTS[gate.input_model], form)
         gates.parse_answer(gate, answer)
@@ -188,6 +213,13 @@ def inbox_message(message_id: int) -> HTMLResponse:
 
 
 def linkify(text: str) -> str:
-    """Escape a plain-text mail and turn its http(s) URLs into links."""
-    escaped = html.escape(text)
-    return re.sub(r"(https?://[^\s<]+)", r'<a href="\1">\1</a>', escaped)
+    """Escape a plain-text mail and turn its http(s) URLs into links (matched before escaping)."""
+    parts = []
+    last = 0
+    for match in re.finditer(r"https?://[^\s<>\"')]+", text):
+        url = match.group(0).rstrip(".,;:!?")
+        parts.append(html.escape(text[last:match.start()]))
+        parts.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+        last = match.start() + len(url)
+    parts.append(html.escape(text[last:]))
+    return "".join(parts)

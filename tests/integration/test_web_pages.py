@@ -369,5 +369,6 @@ def test_the_confirmation_page_says_who_answered_and_when(settings: Settings, la
         gate.answered_at = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
     page = render("done.html", lang=lang, gate=gate, case=case, title=label("gates", gate.kind, lang))
     text = page.body.decode()
-    assert expected in text and "李娜 (li.na)" in text and "2026-01-05 08:30" in text and NUMBER in text
+    # 08:30 UTC is shown in the company's time zone (Asia/Shanghai).
+    assert expected in text and "李娜 (li.na)" in text and "2026-01-05 16:30" in text and NUMBER in text
     assert "<form" not in text
