@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -11,6 +12,7 @@ from sqlmodel import Session, col, select
 from aftersales import clock
 from aftersales.db import session_scope
 from aftersales.errors import NotFound
+from aftersales.policy import get_policy
 from aftersales.rules.repair import case_number
 from models import Case, CaseCreate, CaseEvent, Escalation, Gate, Notification
 
@@ -24,7 +26,9 @@ def open_case(request: CaseCreate, *, now: datetime | None = None) -> Case:
         session.add(case)
         session.flush()
         assert case.id is not None
-        case.number = case_number(case.procedure, opened.strftime("%Y%m%d"), case.id)
+        # The date in the number is the company's date, not UTC's (03:00 in Shanghai is still 'yesterday' in UTC).
+        local_day = opened.astimezone(ZoneInfo(get_policy().calendar.timezone)).strftime("%Y%m%d")
+        case.number = case_number(case.procedure, local_day, case.id)
         session.add(
             CaseEvent(
                 case_id=case.id, key="opened", kind="opened", actor=f"channel:{case.channel}",
@@ -101,7 +105,8 @@ def case_view(number: str) -> dict[str, Any]:
         "waiting_gates": [_gate_json(g) for g in waiting],
         "gates": [_gate_json(g) for g in gates],
         "history": [
-            {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "summary": e.summary, "data": e.data}
+            {"at": e.at.isoformat(), "key": e.key, "kind": e.kind, "actor": e.actor, "summary": e.summary,
+             "data": e.data}
             for e in events
         ],
         "escalations": [

@@ -111,10 +111,12 @@ def open_case(
         request = CaseCreate.model_validate(json.loads(raw))
     except FileNotFoundError:
         _fail(f"no such file: {file}", 2)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {file}: {exc}", 2)
     except json.JSONDecodeError as exc:
         _fail(f"{file} is not valid JSON: {exc}", 2)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
         _fail(f"invalid case, nothing stored: {problems}", 2)
     if request.procedure != "repair":
         _fail(f"procedure {request.procedure!r} is not available yet (available: repair)", 2)
@@ -132,8 +134,10 @@ def open_case(
 def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print the full record as JSON.")) -> None:
     """Show a case: state, what it waits on, deadlines and history."""
     from aftersales.cases import case_view
+    from aftersales.db import create_schema
 
     try:
+        create_schema()
         view = case_view(number)
     except AftersalesError as exc:
         _fail(str(exc), 2)
@@ -153,7 +157,10 @@ def sweep() -> None:
     """Run one escalation sweep now (the scheduled deployment does this every minute)."""
     from aftersales.escalation import sweep as run_sweep
 
-    report = run_sweep()
+    try:
+        report = run_sweep()
+    except AftersalesError as exc:
+        _fail(str(exc), 2)
     typer.echo(f"reminded {len(report.reminded)}, escalated {len(report.escalated)}, resumed {len(report.resumed)}, "
                f"re-sent {report.resent}, errors {len(report.errors)}")
     for error in report.errors:

@@ -34,6 +34,9 @@ class CaseBase(SQLModel):
 class CaseCreate(CaseBase):
     """What a caller sends to open a case; validated strictly (422 names the field)."""
 
+    # "   " is not a name: strip first, so min_length rejects blank text.
+    model_config = {"str_strip_whitespace": True}  # type: ignore[assignment]
+
     procedure: Procedure = "repair"
     channel: Channel = "hotline"  # type: ignore[assignment]
     language: Language = "zh"  # type: ignore[assignment]

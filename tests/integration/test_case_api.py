@@ -1,0 +1,172 @@
+"""The case API through the real app (FastAPI TestClient) on a fresh SQLite file, with Prefect unreachable."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import func, select
+
+from aftersales.db import session_scope
+from aftersales.settings import Settings
+from aftersales.stack import free_port
+from aftersales.web.app import create_app
+from models import Case, CaseEvent
+
+# Prefect's client gives up on a refused connection in about 1.5 s (measured); leave ample room.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FAST_FAILURE_SECONDS = 15
+
+VALID: dict[str, Any] = {
+    "procedure": "repair",
+    "customer_name": "王小明",
+    "customer_phone": "13912345678",
+    "customer_email": "wang@example.com",
+    "customer_address": "上海市浦东新区世纪大道100号",
+    "product_model": "XQB80-A",
+    "serial_number": "SN-0001",
+    "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
+    "problem_description": "洗衣机不排水",
+    "channel": "hotline",
+    "language": "zh",
+    "urgent": False,
+}
+
+
+@pytest.fixture
+def no_prefect(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point Prefect at a loopback port nothing listens on, so no ephemeral server is spawned."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    monkeypatch.setenv("AFTERSALES_PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
+
+
+@pytest.fixture
+def client(settings: Settings, no_prefect: str) -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def stored() -> tuple[int, int]:
+    """How many cases and history lines the database holds."""
+    with session_scope() as session:
+        cases = session.exec(select(func.count()).select_from(Case)).one()
+        events = session.exec(select(func.count()).select_from(CaseEvent)).one()
+    return int(cases), int(events)
+
+
+def test_a_valid_case_is_stored_numbered_and_readable_even_without_prefect(client: TestClient) -> None:
+    day_before = datetime.now(SHANGHAI).strftime("%Y%m%d")  # numbers carry the company's date
+    started = time.monotonic()
+    response = client.post("/api/cases", json=VALID)
+    elapsed = time.monotonic() - started
+    day_after = datetime.now(SHANGHAI).strftime("%Y%m%d")
+
+    assert response.status_code == 201, response.text
+    assert elapsed < FAST_FAILURE_SECONDS, f"opening a case waited {elapsed:.1f} s on an unreachable Prefect"
+    body = response.json()
+    number = body["number"]
+    assert re.fullmatch(r"RP-\d{8}-00001", number)
+    assert number[3:11] in {day_before, day_after}
+    assert body["procedure"] == "repair"
+    assert body["status"] == "open"
+    assert body["flow_started"] is False
+    assert body["flow_run_id"] is None
+    assert body["url"] == f"/api/cases/{number}"
+
+    view = client.get(f"/api/cases/{number}")
+    assert view.status_code == 200, view.text
+    case = view.json()
+    assert case["number"] == number
+    assert case["procedure"] == "repair"
+    assert case["status"] == "open"
+    assert case["current_gate"] is None
+    assert case["waiting_gates"] == [] and case["gates"] == []
+    assert case["flow_run_id"] is None
+    assert case["product_model"] == VALID["product_model"]
+    assert case["serial_number"] == VALID["serial_number"]
+    assert case["urgent"] is False
+    assert "flow_start_error" in case["data"]
+    assert "reported_at" in case["data"]
+    kinds = [line["kind"] for line in case["history"]]
+    assert kinds[0] == "opened"
+    assert case["history"][0]["actor"] == "channel:hotline"
+    assert number in case["history"][0]["summary"]
+    notices = [line for line in case["history"] if line["kind"] == "notice"]
+    assert len(notices) == 1
+    assert notices[0]["summary"].startswith("flow not started yet")
+    assert case["escalations"] == [] and case["notifications"] == []
+    assert stored() == (1, 2)
+
+
+def test_every_registration_field_is_kept(client: TestClient) -> None:
+    number = client.post("/api/cases", json={**VALID, "urgent": True, "language": "en", "channel": "website"}).json()[
+        "number"]
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.number == number)).one()
+    assert case.customer_name == VALID["customer_name"]
+    assert case.customer_phone == VALID["customer_phone"]
+    assert case.customer_email == VALID["customer_email"]
+    assert case.customer_address == VALID["customer_address"]
+    assert case.purchase_date == date.fromisoformat(VALID["purchase_date"])
+    assert case.problem_description == VALID["problem_description"]
+    assert (case.channel, case.language, case.urgent) == ("website", "en", True)
+
+
+def _without(field: str) -> dict[str, Any]:
+    return {key: value for key, value in VALID.items() if key != field}
+
+
+INVALID = [
+    pytest.param(_without("customer_name"), "customer_name", id="missing-customer-name"),
+    pytest.param({**VALID, "customer_email": "not-an-email"}, "customer_email", id="bad-email"),
+    pytest.param({**VALID, "purchase_date": (date.today() + timedelta(days=2)).isoformat()}, "purchase_date",
+                 id="purchase-date-in-future"),
+    pytest.param({**VALID, "channel": "carrier_pigeon"}, "channel", id="unknown-channel"),
+    pytest.param({**VALID, "language": "fr"}, "language", id="unknown-language"),
+    pytest.param({**VALID, "problem_description": ""}, "problem_description", id="empty-problem"),
+    pytest.param({**VALID, "procedure": "return"}, "procedure", id="procedure-not-available"),
+    pytest.param({**VALID, "procedure": "teleport"}, "procedure", id="unknown-procedure"),
+]
+
+
+@pytest.mark.parametrize(("payload", "field"), INVALID)
+def test_invalid_input_gets_422_naming_the_field_and_stores_nothing(
+    client: TestClient, payload: dict[str, Any], field: str
+) -> None:
+    before = stored()
+    response = client.post("/api/cases", json=payload)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail
+    assert any(field in entry["loc"] for entry in detail), detail
+    assert all(entry.get("msg") for entry in detail)
+    assert stored() == before == (0, 0)
+
+
+def test_an_unknown_case_is_404_with_a_message(client: TestClient) -> None:
+    response = client.get("/api/cases/NOPE")
+    assert response.status_code == 404
+    assert "NOPE" in response.json()["detail"]
+
+
+def test_two_cases_get_distinct_numbers(client: TestClient) -> None:
+    first = client.post("/api/cases", json=VALID)
+    second = client.post("/api/cases", json={**VALID, "serial_number": "SN-0002"})
+    assert first.status_code == second.status_code == 201
+    numbers = [first.json()["number"], second.json()["number"]]
+    assert numbers[0] != numbers[1]
+    assert [n[-5:] for n in numbers] == ["00001", "00002"]
+    for number in numbers:
+        assert client.get(f"/api/cases/{number}").json()["number"] == number
+    assert stored()[0] == 2

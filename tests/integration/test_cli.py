@@ -1,0 +1,206 @@
+"""The `aftersales` command (Typer CliRunner) on a fresh SQLite file, with Prefect unreachable."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import func, select
+from typer.testing import CliRunner
+
+from aftersales.cli import app
+from aftersales.db import session_scope
+from aftersales.settings import PROJECT_ROOT, Settings, get_settings
+from aftersales.stack import free_port
+from models import Case, CaseEvent
+
+runner = CliRunner()
+
+CASE: dict[str, Any] = {
+    "procedure": "repair",
+    "customer_name": "王小明",
+    "customer_phone": "13912345678",
+    "customer_email": "wang@example.com",
+    "customer_address": "上海市浦东新区世纪大道100号",
+    "product_model": "XQB80-A",
+    "serial_number": "SN-0001",
+    "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
+    "problem_description": "洗衣机不排水",
+    "channel": "hotline",
+    "language": "zh",
+    "urgent": False,
+}
+NUMBER = re.compile(r"RP-\d{8}-\d{5}")
+
+
+@pytest.fixture
+def no_prefect(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point Prefect at a loopback port nothing listens on, so no ephemeral server is spawned."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    monkeypatch.setenv("AFTERSALES_PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
+
+
+@pytest.fixture
+def env(settings: Settings, no_prefect: str) -> Settings:
+    return settings
+
+
+def stored() -> tuple[int, int]:
+    """How many cases and history lines the database holds."""
+    with session_scope() as session:
+        cases = session.exec(select(func.count()).select_from(Case)).one()
+        events = session.exec(select(func.count()).select_from(CaseEvent)).one()
+    return int(cases), int(events)
+
+
+def write_case(tmp_path: Path, data: Any, name: str = "case.json") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def open_case(tmp_path: Path) -> str:
+    result = runner.invoke(app, ["open", str(write_case(tmp_path, CASE)), "--no-start"])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def test_open_prints_the_number_and_stores_the_case(env: Settings, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["open", str(write_case(tmp_path, CASE)), "--no-start"])
+    assert result.exit_code == 0, result.output
+    number = result.stdout.strip()
+    assert NUMBER.fullmatch(number), result.stdout
+    assert result.stderr == ""  # --no-start: no warning about Prefect
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.number == number)).one()
+    assert case.customer_name == CASE["customer_name"] and case.status == "open" and case.flow_run_id is None
+    assert stored() == (1, 1)  # the case and its "opened" line; no flow start was tried
+
+
+def test_open_reads_stdin(env: Settings) -> None:
+    result = runner.invoke(app, ["open", "-", "--no-start"], input=json.dumps(CASE, ensure_ascii=False))
+    assert result.exit_code == 0, result.output
+    assert NUMBER.fullmatch(result.stdout.strip())
+    assert stored()[0] == 1
+
+
+def test_open_without_prefect_stores_the_case_and_warns(env: Settings, tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = runner.invoke(app, ["open", str(write_case(tmp_path, CASE))])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert elapsed < 15, f"open waited {elapsed:.1f} s on an unreachable Prefect"
+    assert NUMBER.fullmatch(result.stdout.strip())
+    assert "did not answer" in result.stderr
+    assert stored() == (1, 2)  # "opened" and the flow_start_failed notice
+
+
+def test_show_prints_the_case_and_json(env: Settings, tmp_path: Path) -> None:
+    number = open_case(tmp_path)
+
+    shown = runner.invoke(app, ["show", number])
+    assert shown.exit_code == 0, shown.output
+    first = shown.stdout.splitlines()[0]
+    assert number in first and "repair" in first and "open" in first
+    assert "opened" in shown.stdout
+
+    as_json = runner.invoke(app, ["show", number, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    view = json.loads(as_json.stdout)
+    assert view["number"] == number
+    assert view["status"] == "open"
+    assert view["current_gate"] is None
+    assert [line["kind"] for line in view["history"]] == ["opened"]
+
+
+def test_show_unknown_case_exits_2(env: Settings) -> None:
+    result = runner.invoke(app, ["show", "RP-19990101-99999"])
+    assert result.exit_code == 2
+    assert "RP-19990101-99999" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(None, "no such file", id="missing-file"),
+        pytest.param("{not json", "not valid JSON", id="invalid-json"),
+        pytest.param({**CASE, "customer_email": "not-an-email"}, "customer_email", id="bad-email"),
+        pytest.param({k: v for k, v in CASE.items() if k != "customer_name"}, "customer_name", id="missing-name"),
+        pytest.param({**CASE, "purchase_date": (date.today() + timedelta(days=3)).isoformat()}, "purchase_date",
+                     id="future-purchase"),
+        pytest.param({**CASE, "language": "fr"}, "language", id="unknown-language"),
+        pytest.param({**CASE, "procedure": "return"}, "not available", id="procedure-not-available"),
+    ],
+)
+def test_open_rejects_bad_input_with_exit_2_and_stores_nothing(
+    env: Settings, tmp_path: Path, content: Any, expected: str
+) -> None:
+    path = tmp_path / "missing.json" if content is None else write_case(tmp_path, content)
+    result = runner.invoke(app, ["open", str(path), "--no-start"])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.stderr and expected in result.stderr, result.stderr
+    assert result.stdout == ""
+    assert stored() == (0, 0)
+
+
+def test_check_config_reports_the_gates(env: Settings) -> None:
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\d+ gates", result.stdout), result.stdout
+    assert re.search(r"\d+ people, \d+ roles", result.stdout), result.stdout
+
+
+BROKEN = [
+    pytest.param("gates: [unclosed\n", "not valid YAML", id="invalid-yaml"),
+    pytest.param(None, "policy file not found", id="missing-file"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BROKEN)
+def test_check_config_names_an_unreadable_policy(
+    env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str | None, expected: str
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    if text is not None:
+        policy.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("AFTERSALES_POLICY_FILE", str(policy))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr and str(policy) in result.stderr, result.stderr
+
+
+def test_check_config_names_the_invalid_policy_value(
+    env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    shutil.copy(PROJECT_ROOT / "policy.yaml", policy)
+    text = policy.read_text(encoding="utf-8")
+    broken, count = re.subn(r"(?m)^(\s*months:\s*)\d+", r"\g<1>-1", text, count=1)
+    assert count == 1, "the shipped policy has no warranty months to break"
+    policy.write_text(broken, encoding="utf-8")
+    monkeypatch.setenv("AFTERSALES_POLICY_FILE", str(policy))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 2, result.output
+    assert "not a valid policy" in result.stderr and "warranty.months" in result.stderr, result.stderr
+
+
+def test_sweep_on_an_empty_database_does_nothing(env: Settings) -> None:
+    result = runner.invoke(app, ["sweep"])
+    assert result.exit_code == 0, result.output
+    assert "reminded 0" in result.stdout
+    assert "escalated 0" in result.stdout and "errors 0" in result.stdout
+    assert stored() == (0, 0)
