@@ -104,7 +104,7 @@ def test_a_gate_answered_in_the_prefect_ui_moves_the_case_on(stack_env: Stack, d
     deadline = time.monotonic() + 30
     while True:  # the Prefect UI's resume form posts exactly this
         try:
-            resume_flow_run(UUID(run_id), run_input={
+            resume_flow_run(UUID(run_id), _sync=True, run_input={  # sync even beside Playwright's loop
                 "urgent": True, "complexity": "general", "man_made_damage": False, "warranty": "auto",
                 "remote_possible": False, "comment": "answered in the UI"})
             break
