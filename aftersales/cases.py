@@ -15,14 +15,40 @@ from aftersales.errors import NotFound
 from aftersales.policy import get_policy
 from aftersales.rules.repair import case_number
 from models import Case, CaseCreate, CaseEvent, Escalation, Gate, Notification
+from models.case import CaseBase
 
 
 def open_case(request: CaseCreate, *, now: datetime | None = None) -> Case:
     """Register a case and give it a unique number (spec §1.3, F2:216)."""
     opened = now or clock.now()
-    fields = request.model_dump(exclude={"reported_at"})
+    fields = request.model_dump(exclude={"reported_at", "complaint"})
+    data: dict[str, Any] = {"reported_at": (request.reported_at or opened).isoformat()}
+    if request.complaint is not None:
+        data["complaint"] = request.complaint.model_dump(mode="json")
+    return _insert_case(fields, data, opened)
+
+
+def open_child_case(parent_number: str, procedure: str, origin: str, *, extra: dict[str, Any] | None = None,
+                    complaint: dict[str, Any] | None = None) -> Case:
+    """Open a case linked to another (a complaint's repair, a rejected complaint reopened, 004:473), once per origin."""
     with session_scope() as session:
-        case = Case(**fields, opened_at=opened, data={"reported_at": (request.reported_at or opened).isoformat()})
+        parent = get_case(session, parent_number)
+        for child in session.exec(select(Case).where(Case.parent_case_id == parent.id)).all():
+            if child.data.get("origin") == origin:
+                return child  # a replayed step: the linked case exists already
+    extra = {**(extra or {}), "origin": origin}
+    fields = {k: getattr(parent, k) for k in CaseBase.model_fields}
+    data: dict[str, Any] = {"reported_at": clock.now().isoformat(), "parent_number": parent_number, **(extra or {})}
+    if complaint is not None:
+        data["complaint"] = complaint
+    return _insert_case({**fields, "procedure": procedure, "urgent": parent.urgent}, data, clock.now(),
+                        parent_case_id=parent.id)
+
+
+def _insert_case(fields: dict[str, Any], data: dict[str, Any], opened: datetime,
+                 parent_case_id: int | None = None) -> Case:
+    with session_scope() as session:
+        case = Case(**fields, opened_at=opened, data=data, parent_case_id=parent_case_id)
         session.add(case)
         session.flush()
         assert case.id is not None
@@ -44,6 +70,15 @@ def get_case(session: Session, number: str) -> Case:
     if case is None:
         raise NotFound(f"no case {number!r}")
     return case
+
+
+def case_view_number(case_id: int) -> str:
+    """The number of a case by id (NotFound when there is none)."""
+    with session_scope() as session:
+        case = session.get(Case, case_id)
+    if case is None or case.number is None:
+        raise NotFound(f"no case with id {case_id}")
+    return case.number
 
 
 def record_event(
@@ -100,6 +135,7 @@ def case_view(number: str) -> dict[str, Any]:
         "product_model": case.product_model,
         "serial_number": case.serial_number,
         "urgent": case.urgent,
+        "parent_case_id": case.parent_case_id,
         "data": case.data,
         "current_gate": _gate_json(waiting[0]) if waiting else None,
         "waiting_gates": [_gate_json(g) for g in waiting],

@@ -118,8 +118,11 @@ def open_case(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
         _fail(f"invalid case, nothing stored: {problems}", 2)
-    if request.procedure != "repair":
-        _fail(f"procedure {request.procedure!r} is not available yet (available: repair)", 2)
+    from aftersales.launch import AVAILABLE_PROCEDURES
+
+    if request.procedure not in AVAILABLE_PROCEDURES:
+        available = ", ".join(sorted(AVAILABLE_PROCEDURES))
+        _fail(f"procedure {request.procedure!r} is not available yet (available: {available})", 2)
     create_schema()
     case = cases.open_case(request)
     assert case.number is not None

@@ -34,6 +34,7 @@ class SweepReport:
     resumed: list[int] = field(default_factory=list)
     resent: int = 0
     spare_unit_alerts: list[int] = field(default_factory=list)
+    overdue: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -58,6 +59,7 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
             log.error("gate %s: %s", gate.id, exc)
             report.errors.append(f"gate {gate.id}: {exc}")
     report.spare_unit_alerts = spare_unit_alerts(waiting, at)
+    report.overdue = overdue_complaints(at)
     if resume:
         report.resumed = _retry_resumes()
     if resend:
@@ -119,6 +121,33 @@ def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
     return alerted
 
 
+def overdue_complaints(at: datetime) -> list[int]:
+    """Complaints past their 5/7-day closing limit (004:485): the overdue reaction (004:449), once per case."""
+    from aftersales.gates import role_recipients
+    from aftersales.notifications import deliver
+
+    policy = get_policy()
+    with session_scope() as session:
+        open_complaints = session.exec(select(Case).where(Case.procedure == "complaint",
+                                                          col(Case.closed_at).is_(None))).all()
+    late: list[int] = []
+    for case in open_complaints:
+        close_by = case.data.get("close_by")
+        if not close_by or at <= datetime.fromisoformat(close_by) or case.id is None:
+            continue
+        if not record_event(case.id, "overdue", "overdue",
+                            f"not closed by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)", at=at):
+            continue
+        for person in role_recipients(["general_manager", "after_sales_manager", "quality_inspection"]):
+            headline = {"zh": "投诉逾期未结案", "en": "Complaint overdue"}[person.language]
+            deliver(key=f"case:{case.id}:overdue:{person.person_id}", case_id=case.id, template="case_notice",
+                    recipient=person.person_id, language=person.language, urls=person.urls,
+                    context={"case_number": case.number, "customer_name": person.name, "headline": headline,
+                             "lines": [f"close by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)"]})
+        late.append(case.id)
+    return late
+
+
 def remind(gate: Gate, at: datetime) -> bool:
     """Remind the current assignees once for this rung."""
     assert gate.id is not None
@@ -128,20 +157,23 @@ def remind(gate: Gate, at: datetime) -> bool:
                                   .values(reminded_rung=gate.rung))
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return False  # another sweep took it
-    left = gate.deadline_at - at
-    hours = max(left.total_seconds(), 0) / 3600
-    notify_gate(gate.id, "reminder", extra={"time_left": f"{hours:.1f} h"}, now=at)
+    hours = (gate.deadline_at - at).total_seconds() / 3600
+    left = f"{hours:.1f} h" if hours > 0 else "0 h (overdue / 已逾期)"
+    notify_gate(gate.id, "reminder", extra={"time_left": left}, now=at)
     record_event(gate.case_id, f"gate:{gate.key}:reminded:{gate.rung}", "reminder",
-                 f"reminder sent to {gate.assignee_role} ({hours:.1f} h left)", at=at)
+                 f"reminder sent to {gate.assignee_role} ({left} left)", at=at)
     return True
 
 
-def escalate(gate: Gate, at: datetime) -> bool:
-    """Move a late gate one rung up its ladder, tell the new holder once, and record why."""
+def escalate(gate: Gate, at: datetime, *, to_top: bool = False, reason: str | None = None) -> bool:
+    """Move a gate up its ladder (one rung, or straight to the top), tell the new holder once, record why."""
     assert gate.id is not None
     policy = get_policy()
     ladder = policy.ladder(gate.kind)
-    rung = ladder[gate.rung]
+    target = len(ladder) if to_top else gate.rung + 1
+    if not ladder or target <= gate.rung:
+        return False
+    rung = ladder[target - 1]
     with session_scope() as session:
         case = session.get(Case, gate.case_id)
         assert case is not None
@@ -149,28 +181,36 @@ def escalate(gate: Gate, at: datetime) -> bool:
     with session_scope() as session:
         claimed = session.execute(
             update(Gate).where(col(Gate.id) == gate.id, col(Gate.rung) == gate.rung, col(Gate.status) == "waiting")
-            .values(rung=gate.rung + 1, assignee_role=rung.role, assignee_person=None, deadline_at=deadline,
-                    remind_at=remind_time(policy, at, deadline, urgent=case.urgent))
+            .values(rung=target, assignee_role=rung.role, assignee_person=None, deadline_at=deadline,
+                    remind_at=remind_time(policy, at, deadline, urgent=case.urgent or to_top))
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return False
     staff = get_staff()
     previous = staff.role_label(gate.assignee_role)
-    reason = f"not answered by the deadline {local_text(gate.deadline_at, policy)}"
+    why = reason or f"not answered by the deadline {local_text(gate.deadline_at, policy)}"
     told = ", ".join(p.name for p in staff.holders(rung.role))
     with session_scope() as session:
         session.add(Escalation(gate_id=gate.id, case_id=gate.case_id, at=at, from_role=gate.assignee_role,
-                               to_role=rung.role, rung=gate.rung + 1, reason=reason, told=told))
-    record_event(gate.case_id, f"gate:{gate.key}:escalated:{gate.rung + 1}", "escalation",
-                 f"{gate.kind} escalated to {staff.role_label(rung.role)} (rung {gate.rung + 1}): "
-                 f"{reason}; told {told}",
-                 at=at, data={"rung": gate.rung + 1, "to_role": rung.role})
+                               to_role=rung.role, rung=target, reason=why[:300], told=told))
+    record_event(gate.case_id, f"gate:{gate.key}:escalated:{target}", "escalation",
+                 f"{gate.kind} escalated to {staff.role_label(rung.role)} (rung {target}): {why}; told {told}",
+                 at=at, data={"rung": target, "to_role": rung.role})
     notify_gate(gate.id, "escalated", now=at, extra={
-        "rung": gate.rung + 1, "previous_assignee": previous, "reason": reason,
+        "rung": target, "previous_assignee": previous, "reason": why,
         "changes": [f"{previous} → {staff.role_label(rung.role)}",
                     f"deadline {local_text(gate.deadline_at, policy)} → {local_text(deadline, policy)}"],
     })
     return True
+
+
+def escalate_to_top(gate_id: int, reason: str, at: datetime | None = None) -> bool:
+    """Send a gate straight to the top of its ladder (categories the seeds escalate at once, F1:200-202)."""
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+    if gate is None or gate.status != "waiting":
+        return False
+    return escalate(gate, at or clock.now(), to_top=True, reason=reason)
 
 
 def _retry_resumes() -> list[int]:

@@ -203,7 +203,8 @@ def answer_by_link(gate_id: int, token: str, raw: dict[str, Any], *, now: dateti
         )
         taken = session.execute(
             update(Gate).where(col(Gate.id) == gate_id, col(Gate.status) == "waiting")
-            .values(status="answered", answer=answer, answered_by=person, answered_at=at, answered_via="link")
+            .values(status="answered", answer=answer, answered_by=person, answered_person=row.person_id,
+                    answered_at=at, answered_via="link")
         )
         if used.rowcount != 1 or taken.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
@@ -287,6 +288,13 @@ def _mark_resumed(gate_id: int) -> None:
     with session_scope() as session:
         session.execute(update(Gate).where(col(Gate.id) == gate_id, col(Gate.resumed_at).is_(None))
                         .values(resumed_at=clock.now()))
+
+
+def answered_person(gate_id: int) -> str | None:
+    """Who answered a gate from their link (None for the Prefect UI or an open gate)."""
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        return gate.answered_person if gate is not None else None
 
 
 def recorded_answer(gate_id: int) -> dict[str, Any] | None:

@@ -8,6 +8,9 @@ from aftersales import cases
 
 log = logging.getLogger("aftersales.launch")
 
+# Procedures whose flow runs here; the others are refused with a clear message until they do.
+AVAILABLE_PROCEDURES = {"repair", "complaint"}
+
 
 def deployment_name(procedure: str) -> str:
     """'<flow name>/<deployment name>' as prefect.yaml declares them."""

@@ -103,6 +103,17 @@ class RepairPolicy(BaseModel):
     optional_steps: dict[str, bool] = Field(default_factory=dict)
 
 
+class ComplaintPolicy(BaseModel):
+    """Figures and switches of complaint handling with escalation."""
+
+    model_config = ConfigDict(extra="forbid")
+    sla: dict[str, Duration]
+    close_within_domestic: Duration
+    close_within_overseas: Duration
+    immediate_categories: list[str] = Field(default_factory=list)
+    optional_steps: dict[str, bool] = Field(default_factory=dict)
+
+
 class GatePolicy(BaseModel):
     """Who answers a gate, by when, and where it escalates."""
 
@@ -123,6 +134,7 @@ class Policy(BaseModel):
     reminders: ReminderPolicy = ReminderPolicy()
     ladders: dict[str, list[Rung]] = Field(default_factory=dict)
     repair: RepairPolicy
+    complaint: ComplaintPolicy | None = None
     gates: dict[str, GatePolicy]
     notify_on_factory_return: list[str] = Field(default_factory=list)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import EmailStr, field_validator
+from pydantic import EmailStr, field_validator, model_validator
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -31,6 +31,35 @@ class CaseBase(SQLModel):
     language: str = Field(default="zh", max_length=5)
 
 
+ComplaintCategory = Literal[
+    "quality_safety", "consumer_rights", "major_service_error", "serious_grievance",  # F1:200-202, 004:407
+    # 004:419-429
+    "non_quality", "staff_neglect", "staff_attitude", "slow_return_repair", "repair_price", "repair_quality",
+    "product_quality", "other",
+]
+
+
+class ComplaintDetails(SQLModel):
+    """The fields of 客户抱怨处理表 (004:461) beyond the registration fields."""
+
+    category: ComplaintCategory
+    customer_demand: str = Field(min_length=1, max_length=2000, description="What the customer asks for")
+    order_number: str | None = Field(default=None, max_length=60)
+    ship_date: date | None = None
+    quantity: int | None = Field(default=None, ge=0)
+    defective_quantity: int | None = Field(default=None, ge=0)
+    overseas: bool = Field(default=False, description="Overseas customer: 7-day closing limit (004:485)")
+
+    @model_validator(mode="after")
+    def _defects_within_quantity(self) -> ComplaintDetails:
+        counted = self.quantity is not None and self.defective_quantity is not None
+        if counted and self.defective_quantity > self.quantity:  # type: ignore[operator]
+            raise ValueError("defective_quantity cannot exceed quantity")
+        if self.ship_date is not None and self.ship_date > date.today():
+            raise ValueError("ship_date lies in the future")
+        return self
+
+
 class CaseCreate(CaseBase):
     """What a caller sends to open a case; validated strictly (422 names the field)."""
 
@@ -43,6 +72,15 @@ class CaseCreate(CaseBase):
     customer_email: EmailStr | None = None  # type: ignore[assignment]
     urgent: bool = False
     reported_at: datetime | None = None
+    complaint: ComplaintDetails | None = None
+
+    @model_validator(mode="after")
+    def _complaint_needs_details(self) -> CaseCreate:
+        if self.procedure == "complaint" and self.complaint is None:
+            raise ValueError("a complaint needs its 'complaint' details (category, customer_demand)")
+        if self.procedure != "complaint" and self.complaint is not None:
+            raise ValueError("'complaint' details belong to procedure 'complaint' only")
+        return self
 
     @field_validator("purchase_date")
     @classmethod

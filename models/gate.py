@@ -34,6 +34,7 @@ class Gate(SQLModel, table=True):
     reminded_rung: int = Field(default=-1, description="Rung whose reminder went out (sent once per rung).")
     answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     answered_by: str | None = Field(default=None, max_length=120)
+    answered_person: str | None = Field(default=None, max_length=60, description="Person id behind a link answer.")
     answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     answered_via: str | None = Field(default=None, max_length=40)
     resumed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

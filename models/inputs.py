@@ -133,3 +133,63 @@ class FollowUpInput(GateInput):
     contacted: bool = Field(description="Customer reached")
     visited_on: date = Field(description="Date of the visit or call")
     notes: str = Field(default="", max_length=2000, description="What the customer said (even if nothing)")
+
+
+# --- complaint handling (spec 000-002 §5, 004:407-485) ------------------------------------------
+
+
+class FirstResponseInput(GateInput):
+    """The handler's first answer to the customer, within 24 h (F1:222); the handler is recorded."""
+
+    response: str = Field(min_length=1, max_length=2000, description="What the customer was told")
+    needs_joint_inspection: bool = Field(default=False, description="Joint on-site inspection with quality (004:463)")
+
+
+class VerificationInput(GateInput):
+    """Initial verification within 3 working days (F1:213): is the complaint substantiated?"""
+
+    substantiated: bool = Field(description="Complaint substantiated (属实)")
+    findings: str = Field(min_length=1, max_length=2000, description="What the verification found")
+    immediately_solvable: bool = Field(default=True, description="Solvable at once (else a timetable, F1:215)")
+
+
+class JointInspectionInput(GateInput):
+    """Joint on-site inspection (会勘) by sales and quality (004:463)."""
+
+    inspected_on: date = Field(description="Date of the inspection")
+    report: str = Field(min_length=1, max_length=2000, description="Inspection report")
+
+
+class ResponsibilityInput(GateInput):
+    """Quality assigns responsibility and drafts the handling method (004:453, 004:467-469)."""
+
+    responsible: Literal["our_quality", "our_service", "customer", "supplier", "transport", "force_majeure"] = Field(
+        description="Responsibility"
+    )
+    handling_method: str = Field(min_length=1, max_length=2000, description="Handling method")
+    track_improvement: bool = Field(default=True, description="Track the improvement (human negligence: no, 004:469)")
+
+
+class CountermeasuresInput(GateInput):
+    """Technical analyses the cause and drafts countermeasures and the solution (004:467)."""
+
+    cause: str = Field(min_length=1, max_length=2000, description="Root cause")
+    countermeasures: str = Field(min_length=1, max_length=2000, description="Countermeasures")
+    solution: Literal["none", "repair", "return", "exchange", "compensation"] = Field(
+        description="Solution for the customer"
+    )
+    timetable: str = Field(default="", max_length=300, description="Timetable when not immediate (F1:215)")
+
+
+class GMInstructionInput(GateInput):
+    """The GM's instruction (批示) on the investigation report (004:465)."""
+
+    acknowledged: bool = Field(description="Report read, proceed")
+    instruction: str = Field(default="", max_length=2000, description="Instruction")
+
+
+class SignOffInput(GateInput):
+    """The customer accepts or rejects the conclusion (004:473); a rejection reopens a new record."""
+
+    accept: bool = Field(description="I accept the conclusion")
+    reason: str = Field(default="", max_length=2000, description="Why not (if you reject)")

@@ -31,13 +31,21 @@ def notify_gate(gate_id: int) -> int:
 
 
 @task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+def escalate_to_top(gate_id: int, reason: str) -> bool:
+    """Send the gate to the top of its ladder at once (categories that escalate immediately)."""
+    from aftersales.escalation import escalate_to_top as escalate
+
+    return escalate(gate_id, reason)
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
 def record_flow_answer(gate_id: int, answer: dict[str, Any]) -> None:
     """Record an answer given in the Prefect UI (a link answer is already recorded)."""
     gates.record_flow_answer(gate_id, answer)
 
 
 def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
-        *, assignee_person: str | None = None) -> T:
+        *, assignee_person: str | None = None, escalate_reason: str | None = None) -> T:
     """Open a gate, tell its assignees, and wait durably for the typed answer (from a link or the Prefect UI).
 
     Every side effect is a cached task and the answer is read back from the database first, so re-running
@@ -46,6 +54,8 @@ def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list
     run_id = flow_run.get_id()
     gate_id = open_gate(case["id"], key, kind, model.__name__, run_id, summary, assignee_person)
     notify_gate(gate_id)
+    if escalate_reason:
+        escalate_to_top(gate_id, escalate_reason)
     recorded = gates.recorded_answer(gate_id)
     if recorded is not None:
         return model.model_validate(recorded)
@@ -58,3 +68,15 @@ def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list
     )
     record_flow_answer(gate_id, answer.model_dump(mode="json"))
     return model.model_validate(answer.model_dump())
+
+
+def answerer(case: dict[str, Any], key: str) -> str | None:
+    """The person who answered a case's gate from their link (e.g. the complaint's dedicated handler)."""
+    from sqlmodel import select
+
+    from aftersales.db import session_scope
+    from models import Gate
+
+    with session_scope() as session:
+        gate = session.exec(select(Gate).where(Gate.case_id == case["id"], Gate.key == key)).first()
+    return gate.answered_person if gate is not None else None

@@ -96,3 +96,35 @@ def publish_record(case_number: str) -> str:
     key = "case-record-" + case_number.lower().replace("_", "-")
     create_markdown_artifact(markdown="\n".join(lines), key=key, description=f"Complete record of {case_number}")
     return key
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def open_linked_case(parent_number: str, procedure: str, origin: str, extra: dict[str, Any] | None = None,
+                     complaint: dict[str, Any] | None = None) -> str:
+    """Open a case linked to this one (once per origin) and start its procedure's flow."""
+    from aftersales.launch import start_flow
+
+    child = cases.open_child_case(parent_number, procedure, origin, extra=extra, complaint=complaint)
+    assert child.number is not None
+    if child.flow_run_id is None:
+        start_flow(child.number, procedure)
+    return child.number
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def set_close_deadline(number: str, overseas: bool) -> str:
+    """Start the closing clock at acceptance: 5 days domestic, 7 overseas (004:485); returns the deadline."""
+    from aftersales.deadlines import due
+    from aftersales.policy import get_policy
+
+    policy = get_policy()
+    assert policy.complaint is not None
+    with session_scope() as session:
+        case = cases.get_case(session, number)
+        existing = case.data.get("close_by")
+    if existing:
+        return str(existing)
+    limit = policy.complaint.close_within_overseas if overseas else policy.complaint.close_within_domestic
+    close_by = due(policy, case.opened_at, limit).isoformat()
+    cases.update_case(number, data={"close_by": close_by})
+    return close_by

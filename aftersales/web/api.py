@@ -9,13 +9,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from aftersales import cases
-from aftersales.launch import start_flow
+from aftersales.launch import AVAILABLE_PROCEDURES, start_flow
 from models import CaseCreate
 
 router = APIRouter(prefix="/api", tags=["cases"])
 log = logging.getLogger("aftersales.api")
 
-SUPPORTED = {"repair"}
+SUPPORTED = AVAILABLE_PROCEDURES
 
 
 @router.post("/cases", status_code=201)
