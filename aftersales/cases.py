@@ -21,10 +21,12 @@ from models.case import CaseBase
 def open_case(request: CaseCreate, *, now: datetime | None = None) -> Case:
     """Register a case and give it a unique number (spec §1.3, F2:216)."""
     opened = now or clock.now()
-    fields = request.model_dump(exclude={"reported_at", "complaint"})
+    fields = request.model_dump(exclude={"reported_at", "complaint", "goods"})
     data: dict[str, Any] = {"reported_at": (request.reported_at or opened).isoformat()}
     if request.complaint is not None:
         data["complaint"] = request.complaint.model_dump(mode="json")
+    if request.goods is not None:
+        data["goods"] = request.goods.model_dump(mode="json")
     return _insert_case(fields, data, opened)
 
 

@@ -123,6 +123,11 @@ def open_case(
     if request.procedure not in AVAILABLE_PROCEDURES:
         available = ", ".join(sorted(AVAILABLE_PROCEDURES))
         _fail(f"procedure {request.procedure!r} is not available yet (available: {available})", 2)
+    from aftersales.intake import request_problems
+
+    problems = request_problems(request)
+    if problems:
+        _fail("invalid case, nothing stored: " + "; ".join(f"{'.'.join(loc)}: {msg}" for loc, msg in problems), 2)
     create_schema()
     case = cases.open_case(request)
     assert case.number is not None

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from aftersales import clock, tokens
@@ -25,7 +26,7 @@ from aftersales.notify import smtp_url
 from aftersales.policy import get_policy
 from aftersales.settings import get_settings
 from aftersales.staff import CUSTOMER, get_staff
-from models import Case, Gate, GateToken
+from models import Case, Gate, GateToken, GateVote
 from models.inputs import GATE_INPUTS, GateInput
 
 log = logging.getLogger("aftersales.gates")
@@ -196,6 +197,9 @@ def answer_by_link(gate_id: int, token: str, raw: dict[str, Any], *, now: dateti
     answer = parse_answer(gate, raw).model_dump(mode="json")
     at = now or clock.now()
     person = _person_name(row.person_id, case)
+    quorum = get_policy().gate(gate.kind).quorum
+    if quorum:
+        return _vote(gate, row, person, answer, quorum, at)
     with session_scope() as session:
         used = session.execute(
             update(GateToken).where(col(GateToken.jti) == row.jti, col(GateToken.used_at).is_(None))
@@ -219,6 +223,60 @@ def answer_by_link(gate_id: int, token: str, raw: dict[str, Any], *, now: dateti
         refreshed = session.get(Gate, gate_id)
         assert refreshed is not None
         return refreshed
+
+
+def _vote(gate: Gate, row: GateToken, person: str, answer: dict[str, Any], quorum: int, at: datetime) -> Gate:
+    """Record one member's vote; the gate is answered once a quorum approves or approval can no longer be reached."""
+    assert gate.id is not None
+    members = len(get_staff().holders(gate.assignee_role))
+    try:
+        with session_scope() as session:
+            used = session.execute(update(GateToken).where(col(GateToken.jti) == row.jti,
+                                                           col(GateToken.used_at).is_(None)).values(used_at=at))
+            if used.rowcount != 1:  # type: ignore[attr-defined]
+                raise tokens.LinkRefused("used", "This link has already been used.")
+            session.add(GateVote(gate_id=gate.id, person_id=row.person_id, approved=bool(answer.get("approved")),
+                                 comment=str(answer.get("comment", "")), at=at))
+    except IntegrityError as exc:
+        raise tokens.LinkRefused("used", "You have already voted on this step.") from exc
+    record_event(gate.case_id, f"gate:{gate.key}:vote:{row.person_id}", "vote",
+                 f"{person} voted {'for' if answer.get('approved') else 'against'} ({gate.kind})", actor=person,
+                 data={"answer": answer}, at=at)
+    with session_scope() as session:
+        votes = session.exec(select(GateVote).where(GateVote.gate_id == gate.id)).all()
+    ayes = [v.person_id for v in votes if v.approved]
+    noes = [v.person_id for v in votes if not v.approved]
+    if len(ayes) < quorum and len(noes) <= members - quorum:
+        with session_scope() as session:
+            waiting = session.get(Gate, gate.id)
+            assert waiting is not None
+            return waiting  # still open: the page says how many votes are in
+    approved = len(ayes) >= quorum
+    decision = {"approved": approved, "comment": f"{len(ayes)} for, {len(noes)} against, quorum {quorum} of {members}"}
+    with session_scope() as session:
+        taken = session.execute(
+            update(Gate).where(col(Gate.id) == gate.id, col(Gate.status) == "waiting")
+            .values(status="answered", answer=decision, answered_by=f"quorum: {', '.join(ayes if approved else noes)}",
+                    answered_person=row.person_id, answered_at=at, answered_via="link")
+        )
+    if taken.rowcount == 1:  # type: ignore[attr-defined]
+        record_event(gate.case_id, f"gate:{gate.key}:answered", "gate_answered",
+                     f"{gate.kind} decided by quorum: {decision['comment']}", actor="quorum", data={"answer": decision},
+                     at=at)
+        try:
+            resume_gate(gate.id, wait_seconds=15)
+        except IntegrationError as exc:
+            log.warning("resume of gate %s deferred: %s", gate.id, exc)
+    with session_scope() as session:
+        decided = session.get(Gate, gate.id)
+        assert decided is not None
+        return decided
+
+
+def votes(gate_id: int) -> list[GateVote]:
+    """The votes cast on a quorum gate so far."""
+    with session_scope() as session:
+        return list(session.exec(select(GateVote).where(GateVote.gate_id == gate_id)).all())
 
 
 def _person_name(person_id: str, case: Case) -> str:

@@ -9,7 +9,7 @@ from aftersales import cases
 log = logging.getLogger("aftersales.launch")
 
 # Procedures whose flow runs here; the others are refused with a clear message until they do.
-AVAILABLE_PROCEDURES = {"repair", "complaint"}
+AVAILABLE_PROCEDURES = {"repair", "complaint", "return", "exchange"}
 
 
 def deployment_name(procedure: str) -> str:

@@ -122,6 +122,31 @@ class GatePolicy(BaseModel):
     deadline: str | Duration
     deadline_urgent: str | Duration | None = None
     ladder: str | list[Rung] = Field(default_factory=list)
+    quorum: int | None = Field(default=None, ge=1, description="Approvals needed from the role's members")
+
+
+class ApprovalLevel(BaseModel):
+    """Up to which amount a gate kind approves (F1:368 根据权限范围)."""
+
+    model_config = ConfigDict(extra="forbid")
+    up_to: float | None = Field(default=None, ge=0, description="CNY; None = no upper limit")
+    gate: str
+
+
+class ReturnsPolicy(BaseModel):
+    """Figures of the return and exchange procedures."""
+
+    model_config = ConfigDict(extra="forbid")
+    sla: dict[str, Duration]
+    approval_levels: list[ApprovalLevel] = Field(min_length=1)
+    optional_steps: dict[str, bool] = Field(default_factory=dict)
+
+    def approval_gate(self, amount: float) -> str:
+        """The gate kind that approves this amount."""
+        for level in self.approval_levels:
+            if level.up_to is None or amount <= level.up_to:
+                return level.gate
+        raise ValueError(f"no approval level covers {amount}")
 
 
 class Policy(BaseModel):
@@ -135,6 +160,7 @@ class Policy(BaseModel):
     ladders: dict[str, list[Rung]] = Field(default_factory=dict)
     repair: RepairPolicy
     complaint: ComplaintPolicy | None = None
+    returns: ReturnsPolicy | None = None
     gates: dict[str, GatePolicy]
     notify_on_factory_return: list[str] = Field(default_factory=list)
 

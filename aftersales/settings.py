@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     mail_from: str = "aftersales@localhost"
     staff_file: Path = PROJECT_ROOT / "staff.yaml"
     policy_file: Path = PROJECT_ROOT / "policy.yaml"
+    products_file: Path = PROJECT_ROOT / "products.yaml"
+    eligibility_file: Path = PROJECT_ROOT / "eligibility-profiles.yaml"
     customer_apprise_url: str = Field(
         default="", description="Apprise URL for customers with {email}; empty means the local mail sink."
     )

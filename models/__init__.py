@@ -1,7 +1,7 @@
 """SQLModel tables and input/output schemas, one module per aggregate."""
 
 from models.case import Case, CaseCreate, CaseEvent, CaseEventPublic
-from models.gate import Escalation, Gate, GateToken
+from models.gate import Escalation, Gate, GateToken, GateVote
 from models.notification import MailboxMessage, Notification
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Escalation",
     "Gate",
     "GateToken",
+    "GateVote",
     "MailboxMessage",
     "Notification",
 ]

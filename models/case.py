@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import EmailStr, field_validator, model_validator
+from pydantic import EmailStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field as PydanticField
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -60,6 +61,34 @@ class ComplaintDetails(SQLModel):
         return self
 
 
+ProofKind = Literal["purchase_voucher", "photo", "delivery_confirmation", "invoice"]
+
+
+class Proof(SQLModel):
+    """A piece of evidence, by reference (a file id or URL in the company's document store)."""
+
+    kind: ProofKind
+    ref: str = Field(min_length=1, max_length=500)
+
+
+class GoodsClaim(SQLModel):
+    """A return or exchange request: delivery, order, reason and proof (spec §3.5 step 2, F1:316, F1:318)."""
+
+    delivered_on: date
+    order_number: str = Field(min_length=1, max_length=60)
+    quantity: int = Field(default=1, ge=1, le=10_000)
+    reason: Literal["defect", "no_reason", "not_as_described", "transit_damage", "still_failing"]
+    unused: bool = False
+    packaging_complete: bool = True
+    proofs: list[Proof] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _delivered_in_the_past(self) -> GoodsClaim:
+        if self.delivered_on > date.today():
+            raise ValueError("delivered_on lies in the future")
+        return self
+
+
 class CaseCreate(CaseBase):
     """What a caller sends to open a case; validated strictly (422 names the field)."""
 
@@ -72,15 +101,29 @@ class CaseCreate(CaseBase):
     customer_email: EmailStr | None = None  # type: ignore[assignment]
     urgent: bool = False
     reported_at: datetime | None = None
-    complaint: ComplaintDetails | None = None
+    # validate_default: a missing block is checked too (it is required for its procedure).
+    complaint: ComplaintDetails | None = PydanticField(default=None, validate_default=True)
+    goods: GoodsClaim | None = PydanticField(default=None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _complaint_needs_details(self) -> CaseCreate:
-        if self.procedure == "complaint" and self.complaint is None:
-            raise ValueError("a complaint needs its 'complaint' details (category, customer_demand)")
-        if self.procedure != "complaint" and self.complaint is not None:
-            raise ValueError("'complaint' details belong to procedure 'complaint' only")
-        return self
+    @field_validator("goods")
+    @classmethod
+    def _goods_for_returns_only(cls, value: GoodsClaim | None, info: ValidationInfo) -> GoodsClaim | None:
+        procedure = info.data.get("procedure")
+        if procedure in ("return", "exchange") and value is None:
+            raise ValueError(f"a {procedure} needs its goods details (delivered_on, order_number, reason)")
+        if procedure not in ("return", "exchange") and value is not None:
+            raise ValueError("goods details belong to procedures 'return' and 'exchange' only")
+        return value
+
+    @field_validator("complaint")
+    @classmethod
+    def _complaint_details(cls, value: ComplaintDetails | None, info: ValidationInfo) -> ComplaintDetails | None:
+        procedure = info.data.get("procedure")
+        if procedure == "complaint" and value is None:
+            raise ValueError("a complaint needs its details (category, customer_demand)")
+        if procedure != "complaint" and value is not None:
+            raise ValueError("complaint details belong to procedure 'complaint' only")
+        return value
 
     @field_validator("purchase_date")
     @classmethod

@@ -54,6 +54,20 @@ class GateToken(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
+class GateVote(SQLModel, table=True):
+    """One member's vote on a gate that needs a quorum (总经理办公会, F1:368)."""
+
+    __tablename__ = "gate_votes"
+    __table_args__ = (UniqueConstraint("gate_id", "person_id", name="uq_vote_gate_person"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    gate_id: int = Field(foreign_key="gates.id", index=True)
+    person_id: str = Field(max_length=60)
+    approved: bool
+    comment: str = Field(default="", max_length=2000)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class Escalation(SQLModel, table=True):
     """A rung climbed: who was told, why, when."""
 

@@ -193,3 +193,70 @@ class SignOffInput(GateInput):
 
     accept: bool = Field(description="I accept the conclusion")
     reason: str = Field(default="", max_length=2000, description="Why not (if you reject)")
+
+
+# --- returns and exchanges (spec 000-002 §3-§4, 三包) -------------------------------------------
+
+
+class GoodsReviewInput(GateInput):
+    """The returns group verifies the request's facts against the rules (F1:93, F1:314-316)."""
+
+    voucher_valid: bool = Field(description="Legal purchase voucher seen, not forged (F1:316(3))")
+    packaging_complete: bool = Field(description="Packaging, accessories, gifts, manual complete (F1:316(2))")
+    unused: bool = Field(default=False, description="Goods unused (F1:314(1))")
+    quality_problem: bool = Field(default=False, description="Non-man-made quality problem claimed (F1:315(2))")
+    man_made_damage: bool = Field(default=False, description="Man-made damage / soiling (F1:316(2),(4))")
+    labels_tampered: bool = Field(default=False, description="Labels, serial or seals torn or altered (F1:316(5))")
+    force_majeure: bool = Field(default=False, description="Fire, flood, lightning, accident (F1:316(6))")
+    transit_damage_not_refused: bool = Field(default=False, description="Transit damage not refused at delivery")
+    not_intact: bool = Field(default=False, description="Returned goods not intact (F1:316(9))")
+    needs_repair_instead: bool = Field(default=False, description="The fault needs a repair, not new goods")
+
+
+class QualityTestInput(GateInput):
+    """The quality department tests a claimed defect (F1:316(8))."""
+
+    defect_found: bool = Field(description="A quality defect was found")
+    report: str = Field(min_length=1, max_length=2000, description="Test report")
+
+
+class RefusalReviewInput(GateInput):
+    """A refusal is confirmed, or overridden with a recorded reason, before the customer is told."""
+
+    override: bool = Field(description="Override the refusal and grant the request")
+    reason: str = Field(min_length=1, max_length=2000, description="Reason (recorded)")
+
+
+class RemedyChoiceInput(GateInput):
+    """The customer chooses among the remedies the law allows (F1:309(二), 三包 ¶1-2)."""
+
+    choice: Literal["return", "exchange", "repair"] = Field(description="Your choice")
+
+
+class ReturnScheduleInput(GateInput):
+    """The return date and refund method told to the customer (F1:318(四))."""
+
+    return_date: date = Field(description="Return / pick-up date")
+    refund_method: Literal["original_payment", "bank_transfer", "cash"] = Field(description="Refund method")
+
+
+class GoodsReceivedInput(GateInput):
+    """The returned goods arrive in the warehouse (F1:94 退货手续)."""
+
+    received: bool = Field(description="Goods received")
+    intact: bool = Field(default=True, description="Goods intact (F1:316(9))")
+
+
+class RefundInput(GateInput):
+    """Finance confirms the refund (F1:94 退款给客户)."""
+
+    refunded: bool = Field(description="Refund paid")
+    amount: float = Field(ge=0, le=10_000_000, description="Amount refunded (CNY)")
+    reference: str = Field(min_length=1, max_length=120, description="Payment reference")
+
+
+class ReplacementShippedInput(GateInput):
+    """The replacement leaves the warehouse (exchange)."""
+
+    new_serial_number: str = Field(min_length=1, max_length=80, description="Serial number of the replacement")
+    shipped_on: date = Field(description="Shipping date")

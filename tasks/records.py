@@ -128,3 +128,21 @@ def set_close_deadline(number: str, overseas: bool) -> str:
     close_by = due(policy, case.opened_at, limit).isoformat()
     cases.update_case(number, data={"close_by": close_by})
     return close_by
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def goods_history(serial_number: str | None, case_id: int) -> dict[str, int]:
+    """Earlier in-warranty repairs and exchanges of the same unit, from this system's own cases (三包 ¶3).
+
+    A task, so a replayed flow decides on the same counts it saw the first time.
+    """
+    from sqlmodel import select
+
+    if not serial_number:
+        return {"repairs": 0, "exchanges": 0}
+    with session_scope() as session:
+        earlier = session.exec(select(Case).where(Case.serial_number == serial_number, Case.id != case_id)).all()
+    repairs = sum(1 for c in earlier if c.procedure == "repair" and c.status == "closed"
+                  and c.data.get("warranty") == "in_warranty")
+    exchanges = sum(1 for c in earlier if c.data.get("remedy_done") == "exchange")
+    return {"repairs": repairs, "exchanges": exchanges}

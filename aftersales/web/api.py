@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from aftersales import cases
+from aftersales.intake import request_problems
 from aftersales.launch import AVAILABLE_PROCEDURES, start_flow
 from models import CaseCreate
 
@@ -25,6 +26,10 @@ def open_case(request: CaseCreate) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": [{
             "loc": ["body", "procedure"], "type": "not_supported",
             "msg": f"procedure {request.procedure!r} is not available yet; available: {sorted(SUPPORTED)}"}]})
+    problems = request_problems(request)
+    if problems:
+        return JSONResponse(status_code=422, content={"detail": [
+            {"loc": ["body", *loc], "type": "value_error", "msg": msg} for loc, msg in problems]})
     case = cases.open_case(request)
     assert case.number is not None
     started = start_flow(case.number, case.procedure)

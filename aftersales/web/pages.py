@@ -127,7 +127,11 @@ async def gate_submit(gate_id: int, request: Request, t: str = Form("")) -> HTML
     except LinkRefused as exc:
         return _refusal(exc, _language(row.person_id, case))
     lang = _language(row.person_id, case)
-    return render("done.html", lang=lang, gate=done, case=case, title=label("gates", gate.kind, lang))
+    quorum = get_policy().gate(gate.kind).quorum
+    vote = None
+    if quorum and done.status == "waiting":  # a vote counted, the decision still open
+        vote = {"cast": len(gates.votes(gate_id)), "quorum": quorum}
+    return render("done.html", lang=lang, gate=done, case=case, title=label("gates", gate.kind, lang), vote=vote)
 
 
 @router.get("/ops", response_class=HTMLResponse)

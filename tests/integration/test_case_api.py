@@ -135,7 +135,7 @@ INVALID = [
     pytest.param({**VALID, "channel": "carrier_pigeon"}, "channel", id="unknown-channel"),
     pytest.param({**VALID, "language": "fr"}, "language", id="unknown-language"),
     pytest.param({**VALID, "problem_description": ""}, "problem_description", id="empty-problem"),
-    pytest.param({**VALID, "procedure": "return"}, "procedure", id="procedure-not-available"),
+    pytest.param({**VALID, "procedure": "recall"}, "procedure", id="procedure-not-available"),
     pytest.param({**VALID, "procedure": "teleport"}, "procedure", id="unknown-procedure"),
 ]
 
