@@ -23,7 +23,7 @@ test: $(STAMP)
 	./scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

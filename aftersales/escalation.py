@@ -20,7 +20,7 @@ from aftersales.policy import get_policy
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
 from aftersales.settings import get_settings
 from aftersales.staff import get_staff
-from models import Case, Escalation, Gate
+from models import Case, Escalation, Gate, Notification
 
 log = logging.getLogger("aftersales.escalation")
 
@@ -75,9 +75,15 @@ def report_failures() -> int:
 
     told = 0
     managers = role_recipients(["after_sales_supervisor", "after_sales_manager"])
+    with session_scope() as session:  # reports already sent, in one query instead of one per row and minute
+        reported = {k.split(":")[1] for k in session.exec(select(Notification.key).where(
+            col(Notification.key) >= "failed:", col(Notification.key) < "failed;",
+            Notification.status == "sent")).all()}
     for row in failed_notifications():
         if row.template == "notification_failed" or row.attempts < get_settings().notify_attempts:
             continue  # a report about a report would loop; rows still being retried are not final yet
+        if str(row.id) in reported:
+            continue
         with session_scope() as session:
             case = session.get(Case, row.case_id) if row.case_id else None
         for person in managers:
@@ -94,18 +100,23 @@ def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
     """Offer a spare unit once when a repair is still not done after the policy's time (PRODUCT.md: 12 h)."""
     from aftersales.gates import role_recipients
     from aftersales.notifications import deliver
+    from models import CaseEvent
 
     policy = get_policy()
     limit = policy.repair.sla.get("spare_unit_after")
+    case_ids = {g.case_id for g in waiting if g.kind == "repair.execution"}
+    if limit is None or not case_ids:
+        return []
+    # Two queries for all repairs in work, not two per gate per minute (benchmarks/README.md).
+    with session_scope() as session:
+        in_work = session.exec(select(Case).where(col(Case.id).in_(case_ids))).all()
+        alerted_before = set(session.exec(select(CaseEvent.case_id).where(
+            col(CaseEvent.case_id).in_(case_ids), CaseEvent.key == "spare_unit")).all())
     alerted: list[int] = []
-    if limit is None:
-        return alerted
-    for gate in waiting:
-        if gate.kind != "repair.execution":
+    for case in in_work:
+        assert case.id is not None
+        if case.id in alerted_before:
             continue
-        with session_scope() as session:
-            case = session.get(Case, gate.case_id)
-        assert case is not None and case.id is not None
         due_at = due(policy, case.opened_at, limit)
         if at < due_at or not record_event(case.id, "spare_unit", "spare_unit",
                                            f"not repaired {limit.amount:g} {limit.unit} after the report: "

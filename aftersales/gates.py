@@ -158,8 +158,10 @@ def notify_gate(gate_id: int, purpose: str = "request", *, extra: dict[str, Any]
 def _already_sent(key: str) -> bool:
     from models import Notification
 
+    # A range on the key, not LIKE 'key%': the unique index serves it on SQLite and PostgreSQL alike.
     with session_scope() as session:
-        rows = session.exec(select(Notification).where(col(Notification.key).startswith(f"{key}:"))).all()
+        rows = session.exec(select(Notification).where(col(Notification.key) >= f"{key}:",
+                                                       col(Notification.key) < f"{key};")).all()
     return bool(rows) and all(r.status == "sent" for r in rows)
 
 
