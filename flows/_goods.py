@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from aftersales.catalogue import product
@@ -92,6 +92,10 @@ def claim_of(
         previous_exchanges=history["exchanges"],
         in_warranty_repairs_same_serial=history["repairs"],
         still_failing=goods["reason"] == "still_failing",
+        goods_category=goods.get("goods_category", "durable"),
+        signed_at=datetime.fromisoformat(goods["signed_at"]) if goods.get("signed_at") else None,
+        requested_at=datetime.fromisoformat(reported) if goods.get("signed_at") else None,
+        returns_on_this_order=goods.get("returns_on_this_order", 0),
     )
 
 

@@ -81,12 +81,16 @@ class GoodsClaim(SQLModel):
     unused: bool = False
     packaging_complete: bool = True
     proofs: list[Proof] = Field(default_factory=list)
+    goods_category: Literal["durable", "fresh", "non_fresh"] = "durable"  # F1:318 grocery profile
+    signed_at: datetime | None = Field(default=None, description="When the delivery was signed for (F1:318)")
+    returns_on_this_order: int = Field(default=0, ge=0, description="Earlier returns on the order (F1:318)")
 
-    @model_validator(mode="after")
-    def _delivered_in_the_past(self) -> GoodsClaim:
-        if self.delivered_on > date.today():
-            raise ValueError("delivered_on lies in the future")
-        return self
+    @field_validator("delivered_on")
+    @classmethod
+    def _delivered_in_the_past(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("delivery date lies in the future")
+        return value
 
 
 class CaseCreate(CaseBase):

@@ -137,6 +137,27 @@ INVALID = [
     pytest.param({**VALID, "problem_description": ""}, "problem_description", id="empty-problem"),
     pytest.param({**VALID, "procedure": "recall"}, "procedure", id="procedure-not-available"),
     pytest.param({**VALID, "procedure": "teleport"}, "procedure", id="unknown-procedure"),
+    # Returns and exchanges (issue 3): what the rules need must be there before anything is stored.
+    pytest.param({**VALID, "procedure": "return"}, "goods", id="return-without-goods-details"),
+    pytest.param({**VALID, "complaint": {"category": "other", "customer_demand": "x"}}, "complaint",
+                 id="complaint-details-on-a-repair"),
+]
+
+GOODS = {"delivered_on": (date.today() - timedelta(days=2)).isoformat(), "order_number": "SO-1", "reason": "defect",
+         "proofs": [{"kind": "purchase_voucher", "ref": "doc://v"}, {"kind": "photo", "ref": "doc://p"}]}
+RETURN = {**VALID, "procedure": "return", "product_model": "PT-3000", "goods": GOODS}
+INVALID += [
+    pytest.param({**RETURN, "goods": {**GOODS, "delivered_on": (date.today() + timedelta(days=1)).isoformat()}},
+                 "delivered_on", id="delivery-date-in-future"),
+    pytest.param({**RETURN, "product_model": "XX-404"}, "product_model", id="unknown-product"),
+    pytest.param({**RETURN, "goods": {**GOODS, "proofs": [{"kind": "photo", "ref": "doc://p"}]}}, "proofs",
+                 id="missing-purchase-voucher"),
+    pytest.param({**RETURN, "goods": {**GOODS, "proofs": [{"kind": "purchase_voucher", "ref": "doc://v"}]}},
+                 "proofs", id="defect-without-photos"),
+    pytest.param({**RETURN, "goods": {**GOODS, "goods_category": "fresh"}}, "goods_category",
+                 id="goods-category-outside-the-products-profile"),
+    pytest.param({**RETURN, "procedure": "exchange", "goods": {**GOODS, "proofs": []}}, "proofs",
+                 id="exchange-without-proof"),
 ]
 
 
@@ -152,6 +173,16 @@ def test_invalid_input_gets_422_naming_the_field_and_stores_nothing(
     assert any(field in entry["loc"] for entry in detail), detail
     assert all(entry.get("msg") for entry in detail)
     assert stored() == before == (0, 0)
+
+
+def test_a_valid_return_request_is_stored_with_its_goods_details(client: TestClient) -> None:
+    response = client.post("/api/cases", json=RETURN)
+    assert response.status_code == 201, response.text
+    number = response.json()["number"]
+    assert number.startswith("RT-")
+    case = client.get(f"/api/cases/{number}").json()
+    assert case["data"]["goods"]["order_number"] == "SO-1"
+    assert [p["kind"] for p in case["data"]["goods"]["proofs"]] == ["purchase_voucher", "photo"]
 
 
 def test_an_unknown_case_is_404_with_a_message(client: TestClient) -> None:
