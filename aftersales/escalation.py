@@ -15,6 +15,7 @@ from aftersales.db import session_scope
 from aftersales.deadlines import calendar_for, due, local_text, remind_time
 from aftersales.errors import AftersalesError
 from aftersales.gates import notify_gate, resume_gate
+from aftersales.notices import notice
 from aftersales.notifications import retry_failed
 from aftersales.policy import get_policy
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
@@ -99,7 +100,6 @@ def report_failures() -> int:
 def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
     """Offer a spare unit once when a repair is still not done after the policy's time (PRODUCT.md: 12 h)."""
     from aftersales.gates import role_recipients
-    from aftersales.notifications import deliver
     from models import CaseEvent
 
     policy = get_policy()
@@ -122,12 +122,10 @@ def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
                                            f"not repaired {limit.amount:g} {limit.unit} after the report: "
                                            "offer the customer a spare unit", at=at):
             continue
-        for person in role_recipients(["service_engineer", "customer_service"]):
-            headline = {"zh": "请为客户提供备用机", "en": "Offer the customer a spare unit"}[person.language]
-            deliver(key=f"case:{case.id}:spare_unit:{person.person_id}", case_id=case.id, template="case_notice",
-                    recipient=person.person_id, language=person.language, urls=person.urls,
-                    context={"case_number": case.number, "customer_name": person.name, "headline": headline,
-                             "lines": [f"{case.product_model}: {local_text(due_at, policy)}"]})
+        line = [f"{case.product_model}: {local_text(due_at, policy)}"]
+        notice(case.id, f"case:{case.id}:spare_unit", role_recipients(["service_engineer", "customer_service"]),
+               case.number, {"zh": "请为客户提供备用机", "en": "Offer the customer a spare unit"},
+               {"zh": line, "en": line})
         alerted.append(case.id)
     return alerted
 
@@ -135,7 +133,6 @@ def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
 def overdue_complaints(at: datetime) -> list[int]:
     """Complaints past their 5/7-day closing limit (004:485): the overdue reaction (004:449), once per case."""
     from aftersales.gates import role_recipients
-    from aftersales.notifications import deliver
 
     policy = get_policy()
     with session_scope() as session:
@@ -149,12 +146,10 @@ def overdue_complaints(at: datetime) -> list[int]:
         if not record_event(case.id, "overdue", "overdue",
                             f"not closed by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)", at=at):
             continue
-        for person in role_recipients(["general_manager", "after_sales_manager", "quality_inspection"]):
-            headline = {"zh": "投诉逾期未结案", "en": "Complaint overdue"}[person.language]
-            deliver(key=f"case:{case.id}:overdue:{person.person_id}", case_id=case.id, template="case_notice",
-                    recipient=person.person_id, language=person.language, urls=person.urls,
-                    context={"case_number": case.number, "customer_name": person.name, "headline": headline,
-                             "lines": [f"close by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)"]})
+        line = [f"close by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)"]
+        notice(case.id, f"case:{case.id}:overdue",
+               role_recipients(["general_manager", "after_sales_manager", "quality_inspection"]), case.number,
+               {"zh": "投诉逾期未结案", "en": "Complaint overdue"}, {"zh": line, "en": line})
         late.append(case.id)
     return late
 

@@ -10,6 +10,7 @@ from aftersales.labels import label
 from aftersales.policy import get_policy
 from aftersales.rules.eligibility import Claim, Decision, decide, load_profiles, warranty_start_after_exchange
 from aftersales.settings import get_settings
+from aftersales.summaries import row, say
 from models.inputs import (
     AcceptanceInput,
     ApprovalInput,
@@ -38,29 +39,22 @@ from tasks.records import (
 Kind = Literal["return", "exchange"]
 
 
-def _row(case: dict[str, Any], field: str, value: Any) -> dict[str, str]:
-    lang = case["language"]
-    return {"label": label("fields", field, lang), "value": label("values", str(value), lang)}
-
 
 def goods_summary(case: dict[str, Any], **extra: Any) -> list[dict[str, str]]:
     """The request as staff see it: product, order, delivery, reason, proofs (no contact details)."""
     goods = case["data"]["goods"]
     rows = [
-        _row(case, "product_model", case["product_model"]),
-        _row(case, "serial_number", case["serial_number"] or "-"),
+        row(case, "product_model", case["product_model"]),
+        row(case, "serial_number", case["serial_number"] or "-"),
         {"label": "order", "value": goods["order_number"]},
         {"label": "delivered_on", "value": goods["delivered_on"]},
         {"label": "reason", "value": goods["reason"]},
-        _row(case, "problem_description", case["problem_description"]),
+        row(case, "problem_description", case["problem_description"]),
         {"label": "proofs", "value": ", ".join(f"{p['kind']}:{p['ref']}" for p in goods["proofs"])},
     ]
     rows += [{"label": key, "value": str(value)} for key, value in extra.items()]
     return rows
 
-
-def _say(zh: str, en: str) -> dict[str, str]:
-    return {"zh": zh, "en": en}
 
 
 def claim_of(
@@ -113,7 +107,7 @@ def run_goods_procedure(kind: Kind, number: str) -> str:
     notify_customer(
         number,
         "received",
-        _say(
+        say(
             f"我们已收到您的{'退货' if kind == 'return' else '换货'}申请 {number}",
             f"We received your {kind} request {number}",
         ),
@@ -162,7 +156,7 @@ def run_goods_procedure(kind: Kind, number: str) -> str:
         notify_customer(
             number,
             "not-approved",
-            _say("申请未获批准", "Your request was not approved"),
+            say("申请未获批准", "Your request was not approved"),
             {"zh": [approval.comment or "详情请联系客服。"], "en": [approval.comment or "Please contact us."]},
         )
         set_case(number, status="refused", closed=True)
@@ -173,7 +167,7 @@ def run_goods_procedure(kind: Kind, number: str) -> str:
         return done
     if policy.step_enabled("returns", "satisfaction_survey"):
         survey = ask(
-            case, "survey", "returns.survey", SurveyInput, [_row(case, "product_model", case["product_model"])]
+            case, "survey", "returns.survey", SurveyInput, [row(case, "product_model", case["product_model"])]
         )
         record_step(case["id"], "survey", "survey", f"satisfaction {survey.score}/5 {survey.comment}".strip())
     status = "refunded" if remedy == "return" else "exchanged"
@@ -213,7 +207,7 @@ def _refusal_overridden(case: dict[str, Any], decision: Decision) -> bool:
     notify_customer(
         case["number"],
         "refused",
-        _say("很抱歉,您的申请不符合退换货条件", "We are sorry: your request cannot be accepted"),
+        say("很抱歉,您的申请不符合退换货条件", "We are sorry: your request cannot be accepted"),
         {lang: reasons + ([verdict.reason] if verdict.reason else [])},
     )
     set_case(case["number"], status="refused", closed=True, data={"refusals": [r.code for r in decision.refusals]})
@@ -249,7 +243,7 @@ def _refund(case: dict[str, Any], amount: float) -> str:
     notify_customer(
         number,
         "schedule",
-        _say("退货安排", "Your return is scheduled"),
+        say("退货安排", "Your return is scheduled"),
         {
             "zh": [f"退货日期:{schedule.return_date}", f"退款方式:{method}"],
             "en": [f"Return date: {schedule.return_date}", f"Refund method: {method}"],
@@ -267,7 +261,7 @@ def _refund(case: dict[str, Any], amount: float) -> str:
     notify_customer(
         number,
         "refunded",
-        _say("退款已完成", "Your refund has been paid"),
+        say("退款已完成", "Your refund has been paid"),
         {"zh": [f"金额:{refund.amount:.2f} 元"], "en": [f"Amount: {refund.amount:.2f} CNY"]},
     )
     acceptance = ask(case, "acceptance", "returns.acceptance", AcceptanceInput, goods_summary(case))
@@ -300,7 +294,7 @@ def _replace(case: dict[str, Any]) -> str:
     notify_customer(
         number,
         "shipped",
-        _say("换货已发出", "Your replacement is on its way"),
+        say("换货已发出", "Your replacement is on its way"),
         {"zh": [f"新机序列号:{shipped.new_serial_number}"], "en": [f"New serial: {shipped.new_serial_number}"]},
     )
     acceptance = ask(case, "acceptance", "returns.acceptance", AcceptanceInput, goods_summary(case))
@@ -323,7 +317,7 @@ def _convert_to_repair(case: dict[str, Any], why: str) -> str:
     notify_customer(
         case["number"],
         "converted",
-        _say("已为您转为维修处理", "We will repair your product"),
+        say("已为您转为维修处理", "We will repair your product"),
         {"zh": [f"维修单号 {child}"], "en": [f"Repair case {child}"]},
     )
     set_case(case["number"], status="converted", closed=True, data={"linked_cases": [child]})

@@ -8,8 +8,8 @@ from typing import Any
 from prefect import flow
 
 from aftersales.deadlines import local_text
-from aftersales.labels import label
 from aftersales.policy import get_policy
+from aftersales.summaries import row, say
 from models.inputs import (
     ApprovalInput,
     CountermeasuresInput,
@@ -37,26 +37,19 @@ from tasks.records import (
 IMMEDIATE_SOURCES = {"serious_grievance": "004:407"}
 
 
-def _row(case: dict[str, Any], field: str, value: Any) -> dict[str, str]:
-    lang = case["language"]
-    return {"label": label("fields", field, lang), "value": label("values", str(value), lang)}
-
 
 def complaint_summary(case: dict[str, Any], **extra: Any) -> list[dict[str, str]]:
     """What staff need (客户抱怨处理表 fields), without the customer's contact details (004:103)."""
     details = case["data"]["complaint"]
-    rows = [_row(case, "category", details["category"]), _row(case, "product_model", case["product_model"]),
-            _row(case, "problem_description", case["problem_description"]),
-            _row(case, "customer_demand", details["customer_demand"])]
+    rows = [row(case, "category", details["category"]), row(case, "product_model", case["product_model"]),
+            row(case, "problem_description", case["problem_description"]),
+            row(case, "customer_demand", details["customer_demand"])]
     for field in ("order_number", "ship_date", "quantity", "defective_quantity"):
         if details.get(field) not in (None, ""):
             rows.append({"label": field, "value": str(details[field])})
-    rows += [_row(case, field, value) for field, value in extra.items()]
+    rows += [row(case, field, value) for field, value in extra.items()]
     return rows
 
-
-def _say(zh: str, en: str) -> dict[str, str]:
-    return {"zh": zh, "en": en}
 
 
 @flow(name="complaint", persist_result=True)
@@ -72,7 +65,7 @@ def complaint(ref: CaseRef) -> str:
     record_step(case["id"], "registered", "registered",
                 f"客户抱怨处理表: {details['category']}, demand: {details['customer_demand']}; "
                 f"close by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)")
-    received = _say(f"我们已受理您的投诉 {number}", f"We have received your complaint {number}")
+    received = say(f"我们已受理您的投诉 {number}", f"We have received your complaint {number}")
     soon = {"zh": ["专人将在24小时内答复您。"], "en": ["A dedicated handler will answer you within 24 hours."]}
     notify_customer(number, "received", received, soon)
 
@@ -88,7 +81,7 @@ def complaint(ref: CaseRef) -> str:
                 escalate_reason=reason)
     handler = answerer(case, "first_response")
     set_case(number, data={"handler": handler})
-    notify_customer(number, "first_response", _say("投诉答复", "Answer to your complaint"),
+    notify_customer(number, "first_response", say("投诉答复", "Answer to your complaint"),
                     {"zh": [first.response], "en": [first.response]})
 
     verification = ask(case, "verification", "complaint.verification", VerificationInput, summary,
@@ -115,7 +108,7 @@ def complaint(ref: CaseRef) -> str:
     _carry_out(case, measures, verification.immediately_solvable)
 
     sign_off = ask(case, "customer_sign_off", "complaint.customer_sign_off", SignOffInput,
-                   [_row(case, "plan", measures.countermeasures), _row(case, "customer_demand",
+                   [row(case, "plan", measures.countermeasures), row(case, "customer_demand",
                                                                        details["customer_demand"])])
     if not sign_off.accept:
         reopened = open_linked_case(number, "complaint", "reopened", extra={"attached_record": number,
@@ -140,7 +133,7 @@ def complaint(ref: CaseRef) -> str:
 def _close_unfounded(case: dict[str, Any], findings: str) -> str:
     """An unfounded complaint closes politely, with the reasons recorded (spec §5.6 gap: our choice)."""
     number = case["number"]
-    notify_customer(number, "unfounded", _say("投诉核实结果", "The result of our verification"),
+    notify_customer(number, "unfounded", say("投诉核实结果", "The result of our verification"),
                     {"zh": ["感谢您的反馈。经核实,未发现您反映的问题:", findings, "如有疑问,欢迎随时联系我们。"],
                      "en": ["Thank you for telling us. Our verification did not confirm the problem:", findings,
                             "Please contact us if you have any question."]})
@@ -185,5 +178,5 @@ def _carry_out(case: dict[str, Any], measures: CountermeasuresInput, immediate: 
     if not immediate or measures.timetable:
         lines_zh.append(f"解决时间表:{measures.timetable or '将另行通知'}")
         lines_en.append(f"Timetable: {measures.timetable or 'to follow'}")
-    notify_customer(number, "result", _say("投诉处理结果", "The result of your complaint"),
+    notify_customer(number, "result", say("投诉处理结果", "The result of your complaint"),
                     {"zh": lines_zh, "en": lines_en})

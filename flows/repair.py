@@ -8,10 +8,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from aftersales.deadlines import local_text
-from aftersales.labels import label
 from aftersales.policy import get_policy
 from aftersales.rules.repair import fee_route
 from aftersales.rules.warranty import decide_warranty
+from aftersales.summaries import row, say
 from models.inputs import (
     AcceptanceInput,
     AgeingInput,
@@ -41,23 +41,15 @@ from tasks.records import (
 )
 
 
-def _row(case: dict[str, Any], field: str, value: Any) -> dict[str, str]:
-    lang = case["language"]
-    return {"label": label("fields", field, lang), "value": label("values", str(value), lang)}
-
-
 def staff_summary(case: dict[str, Any], **extra: Any) -> list[dict[str, str]]:
     """What staff need to act, and no more: no customer phone or address in messages (000:69, 004:103)."""
-    rows = [_row(case, "product_model", case["product_model"]),
-            _row(case, "serial_number", case["serial_number"] or "-"),
-            _row(case, "problem_description", case["problem_description"]),
-            _row(case, "urgency", "urgent" if case["urgent"] else "normal")]
-    rows += [_row(case, field, value) for field, value in extra.items()]
+    rows = [row(case, "product_model", case["product_model"]),
+            row(case, "serial_number", case["serial_number"] or "-"),
+            row(case, "problem_description", case["problem_description"]),
+            row(case, "urgency", "urgent" if case["urgent"] else "normal")]
+    rows += [row(case, field, value) for field, value in extra.items()]
     return rows
 
-
-def _say(zh: str, en: str) -> dict[str, str]:
-    return {"zh": zh, "en": en}
 
 
 @flow(name="repair", persist_result=True)
@@ -70,7 +62,7 @@ def repair(ref: CaseRef) -> str:
     attach_flow_run(number)
     record_step(case["id"], "flow_started", "flow_started", "repair procedure started")
     notify_customer(number, "received",
-                    _say(f"我们已收到您的报修,案件编号 {number}", f"We received your repair request {number}"),
+                    say(f"我们已收到您的报修,案件编号 {number}", f"We received your repair request {number}"),
                     {"zh": ["售后服务人员将尽快与您联系。"], "en": ["Our service team will contact you shortly."]})
 
     # Triage: severity, complexity, warranty and man-made damage (spec §1.4, F2:13-15).
@@ -144,10 +136,10 @@ def _agree_plan(case: dict[str, Any], customer_pays: bool, warranty_value: str) 
                 approved = gm.approved
             else:
                 quote = ask(case, f"quote_confirmation#{attempt}", "repair.quote_confirmation", QuoteConfirmationInput,
-                            [_row(case, "plan", plan.plan), _row(case, "repair_mode", plan.mode),
-                             _row(case, "fee", f"{fee:.2f}")])
+                            [row(case, "plan", plan.plan), row(case, "repair_mode", plan.mode),
+                             row(case, "fee", f"{fee:.2f}")])
                 if not quote.accept:
-                    declined = _say("您已拒绝维修方案,案件关闭。", "You declined the repair plan; the case is closed.")
+                    declined = say("您已拒绝维修方案,案件关闭。", "You declined the repair plan; the case is closed.")
                     notify_customer(number, "declined", declined, {})
                     return None
             if not approved:
@@ -157,7 +149,7 @@ def _agree_plan(case: dict[str, Any], customer_pays: bool, warranty_value: str) 
         if approved:
             set_case(number, data={"repair_mode": plan.mode, "fee": fee, "plan": plan.plan})
             if plan.appointment:
-                notify_customer(number, f"scheduled#{attempt}", _say("维修已安排", "Your repair is scheduled"),
+                notify_customer(number, f"scheduled#{attempt}", say("维修已安排", "Your repair is scheduled"),
                                 {"zh": [f"时间地点:{plan.appointment}"], "en": [f"When and where: {plan.appointment}"]})
             return plan
     record_step(case["id"], "plan:exhausted", "decision", "no plan approved after 3 attempts")
@@ -174,11 +166,11 @@ def _work_until_accepted(case: dict[str, Any], mode: str) -> bool:
         elif mode != "remote" or work_round > 1:
             _execute(case, work_round)
         please = {"zh": ["请通过邮件中的链接确认验收。"], "en": ["Please confirm acceptance from the link we sent."]}
-        repaired = _say("您的产品已修复", "Your product has been repaired")
+        repaired = say("您的产品已修复", "Your product has been repaired")
         notify_customer(number, f"repaired#{work_round}", repaired, please)
         acceptance = ask(case, f"acceptance#{work_round}", "repair.acceptance", AcceptanceInput,
-                         [_row(case, "product_model", case["product_model"]),
-                          _row(case, "problem_description", case["problem_description"])])
+                         [row(case, "product_model", case["product_model"]),
+                          row(case, "problem_description", case["problem_description"])])
         record_step(case["id"], f"acceptance#{work_round}", "sign_off",
                     f"customer {'accepted' if acceptance.accepted else 'did not accept'} ({acceptance.signature_name})")
         if acceptance.accepted:
@@ -199,7 +191,7 @@ def _execute(case: dict[str, Any], work_round: int) -> None:
                     data=execution.model_dump(mode="json"))
         if execution.done:
             return
-        notify_customer(case["number"], f"progress#{work_round}.{report}", _say("维修进度", "Repair progress"),
+        notify_customer(case["number"], f"progress#{work_round}.{report}", say("维修进度", "Repair progress"),
                         {"zh": [execution.work_done], "en": [execution.work_done]})
 
 
@@ -211,7 +203,7 @@ def _factory_return(case: dict[str, Any], work_round: int) -> bool:
         record_step(case["id"], "form-ma-076", "form", "返修申请单 FORM-MA-076 filled",
                     data={"form": f"/cases/{number}/forms/FORM-MA-076"})
         notify_roles(number, "form-ma-076", policy.notify_on_factory_return,
-                     _say(f"返修申请单 {number}", f"Return-repair application {number}"),
+                     say(f"返修申请单 {number}", f"Return-repair application {number}"),
                      {"zh": [f"产品 {case['product_model']}: {case['problem_description']}"],
                       "en": [f"Product {case['product_model']}: {case['problem_description']}"]})
         receipt = ask(case, "warehouse_receipt", "repair.warehouse_receipt", WarehouseReceiptInput,
@@ -219,7 +211,7 @@ def _factory_return(case: dict[str, Any], work_round: int) -> bool:
         record_step(case["id"], "warehouse_receipt", "receipt", f"received into warehouse, {receipt.receipt_number}")
         if receipt.needs_quality_judgement:
             notify_roles(number, "quality-judgement", ["quality_inspection"],
-                         _say("返修品需品质判定", "Returned unit needs a quality judgement"), {})
+                         say("返修品需品质判定", "Returned unit needs a quality judgement"), {})
     for qa_round in range(1, policy.repair.max_qa_rounds + 1):
         tag = f"{work_round}.{qa_round}"
         record = ask(case, f"repair_record#{tag}", "repair.repair_record", RepairRecordInput, staff_summary(case))
@@ -228,7 +220,7 @@ def _factory_return(case: dict[str, Any], work_round: int) -> bool:
         set_case(number, data={"repair_record": record.model_dump(mode="json")})
         if policy.step_enabled("repair", "ageing"):
             notify_roles(number, f"before-ageing#{tag}", ["quality_inspection"],
-                         _say("老化前通知", "Ageing about to start"),
+                         say("老化前通知", "Ageing about to start"),
                          {"zh": [f"第 {qa_round} 次维修后的老化,请检查是否符合老化要求(F2:439)。"],
                           "en": [f"Ageing after repair attempt {qa_round}: check it meets the ageing standard."]})
             ageing = ask(case, f"ageing#{tag}", "repair.ageing", AgeingInput, staff_summary(case))
@@ -241,12 +233,12 @@ def _factory_return(case: dict[str, Any], work_round: int) -> bool:
         record_step(case["id"], f"qa_test#{tag}", "test", f"QA full-function test {outcome}: {qa.report}")
         if qa.passed:
             notify_roles(number, f"repair-complete#{work_round}", ["sales_rep", "customer_service"],
-                         _say("返修完成", "Factory repair complete"), {})
+                         say("返修完成", "Factory repair complete"), {})
             return True
     record_step(case["id"], f"qa:exhausted#{work_round}", "decision",
                 f"QA failed {policy.repair.max_qa_rounds} times: referred to the after-sales manager")
     notify_roles(number, f"unrepairable#{work_round}", ["after_sales_manager"],
-                 _say("返修多次未通过QA", "Repair failed QA repeatedly"),
+                 say("返修多次未通过QA", "Repair failed QA repeatedly"),
                  {"zh": ["请决定换货或退货(三包)。"], "en": ["Please decide on exchange or refund (三包)."]})
     return False
 
@@ -255,7 +247,7 @@ def _after_care(case: dict[str, Any]) -> None:
     """Satisfaction survey and the follow-up visit 5-7 days after hand-over (F1:17, F2:57-61)."""
     policy = get_policy()
     if policy.step_enabled("repair", "satisfaction_survey"):
-        survey = ask(case, "survey", "repair.survey", SurveyInput, [_row(case, "product_model", case["product_model"])])
+        survey = ask(case, "survey", "repair.survey", SurveyInput, [row(case, "product_model", case["product_model"])])
         record_step(case["id"], "survey", "survey", f"satisfaction {survey.score}/5 {survey.comment}".strip())
         set_case(case["number"], data={"satisfaction": survey.score})
     if policy.step_enabled("repair", "follow_up_visit"):

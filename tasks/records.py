@@ -10,8 +10,8 @@ from prefect.runtime import flow_run
 
 from aftersales import cases
 from aftersales.db import session_scope
-from aftersales.gates import Recipient, customer_recipients, role_recipients
-from aftersales.notifications import deliver
+from aftersales.gates import customer_recipients, role_recipients
+from aftersales.notices import notice
 from models import Case
 from tasks.retry import only_transient
 
@@ -51,27 +51,13 @@ def set_case(number: str, status: str | None = None, data: dict[str, Any] | None
             session.add(case)
 
 
-def _notice(case_id: int, key: str, people: list[Recipient], case_number: str, headline: dict[str, str],
-            lines: dict[str, list[str]]) -> int:
-    sent = 0
-    for person in people:
-        lang = person.language if person.language in headline else "zh"
-        rows = deliver(key=f"{key}:{person.person_id}", case_id=case_id, template="case_notice",
-                       recipient=person.person_id, language=lang,
-                       context={"case_number": case_number, "customer_name": person.name,
-                                "headline": headline[lang], "lines": lines.get(lang, [])},
-                       urls=person.urls)
-        sent += sum(1 for r in rows if r.status == "sent")
-    return sent
-
-
 @task(**RETRY)  # type: ignore[call-overload]
 def notify_customer(case_number: str, key: str, headline: dict[str, str], lines: dict[str, list[str]]) -> int:
     """Tell the customer about progress in their language (received, scheduled, repaired...)."""
     with session_scope() as session:
         case: Case = cases.get_case(session, case_number)
     assert case.id is not None
-    return _notice(case.id, f"case:{case.id}:{key}", customer_recipients(case), case_number, headline, lines)
+    return notice(case.id, f"case:{case.id}:{key}", customer_recipients(case), case_number, headline, lines)
 
 
 @task(**RETRY)  # type: ignore[call-overload]
@@ -81,7 +67,7 @@ def notify_roles(case_number: str, key: str, roles: list[str], headline: dict[st
     with session_scope() as session:
         case: Case = cases.get_case(session, case_number)
     assert case.id is not None
-    return _notice(case.id, f"case:{case.id}:{key}", role_recipients(roles), case_number, headline, lines)
+    return notice(case.id, f"case:{case.id}:{key}", role_recipients(roles), case_number, headline, lines)
 
 
 @task(**RETRY)  # type: ignore[call-overload]
