@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,32 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     create_schema()
     yield get_settings()
     get_settings.cache_clear()
+
+
+# A repair case with every registration field (spec §1.3), shared by the API and CLI tests.
+REPAIR_CASE: dict[str, Any] = {
+    "procedure": "repair",
+    "customer_name": "王小明",
+    "customer_phone": "13912345678",
+    "customer_email": "wang@example.com",
+    "customer_address": "上海市浦东新区世纪大道100号",
+    "product_model": "XQB80-A",
+    "serial_number": "SN-0001",
+    "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
+    "problem_description": "洗衣机不排水",
+    "channel": "hotline",
+    "language": "zh",
+    "urgent": False,
+}
+
+
+@pytest.fixture
+def no_prefect(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point Prefect at a loopback port nothing listens on, so no ephemeral server is spawned."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    monkeypatch.setenv("AFTERSALES_PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url

@@ -15,40 +15,17 @@ from sqlmodel import func, select
 
 from aftersales.db import session_scope
 from aftersales.settings import Settings
-from aftersales.stack import free_port
 from aftersales.web.app import create_app
 from models import Case, CaseEvent
+from tests.integration.conftest import REPAIR_CASE
 
 # Prefect's client gives up on a refused connection in about 1.5 s (measured); leave ample room.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FAST_FAILURE_SECONDS = 15
 
-VALID: dict[str, Any] = {
-    "procedure": "repair",
-    "customer_name": "王小明",
-    "customer_phone": "13912345678",
-    "customer_email": "wang@example.com",
-    "customer_address": "上海市浦东新区世纪大道100号",
-    "product_model": "XQB80-A",
-    "serial_number": "SN-0001",
-    "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
-    "problem_description": "洗衣机不排水",
-    "channel": "hotline",
-    "language": "zh",
-    "urgent": False,
-}
+VALID: dict[str, Any] = REPAIR_CASE
 
 
-@pytest.fixture
-def no_prefect(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point Prefect at a loopback port nothing listens on, so no ephemeral server is spawned."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    url = f"http://127.0.0.1:{free_port()}/api"
-    monkeypatch.setenv("PREFECT_API_URL", url)
-    monkeypatch.setenv("AFTERSALES_PREFECT_API_URL", url)
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,38 +17,15 @@ from typer.testing import CliRunner
 from aftersales.cli import app
 from aftersales.db import session_scope
 from aftersales.settings import PROJECT_ROOT, Settings, get_settings
-from aftersales.stack import free_port
 from models import Case, CaseEvent
+from tests.integration.conftest import REPAIR_CASE
 
 runner = CliRunner()
 
-CASE: dict[str, Any] = {
-    "procedure": "repair",
-    "customer_name": "王小明",
-    "customer_phone": "13912345678",
-    "customer_email": "wang@example.com",
-    "customer_address": "上海市浦东新区世纪大道100号",
-    "product_model": "XQB80-A",
-    "serial_number": "SN-0001",
-    "purchase_date": (date.today() - timedelta(days=200)).isoformat(),
-    "problem_description": "洗衣机不排水",
-    "channel": "hotline",
-    "language": "zh",
-    "urgent": False,
-}
+CASE: dict[str, Any] = REPAIR_CASE
 NUMBER = re.compile(r"RP-\d{8}-\d{5}")
 
 
-@pytest.fixture
-def no_prefect(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point Prefect at a loopback port nothing listens on, so no ephemeral server is spawned."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    url = f"http://127.0.0.1:{free_port()}/api"
-    monkeypatch.setenv("PREFECT_API_URL", url)
-    monkeypatch.setenv("AFTERSALES_PREFECT_API_URL", url)
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        yield url
 
 
 @pytest.fixture
