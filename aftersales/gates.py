@@ -350,10 +350,10 @@ def _mark_resumed(gate_id: int) -> None:
                         .values(resumed_at=clock.now()))
 
 
-def answered_person(gate_id: int) -> str | None:
-    """Who answered a gate from their link (None for the Prefect UI or an open gate)."""
+def answered_person(case_id: int, key: str) -> str | None:
+    """Who answered a case's gate from their link (None for the Prefect UI, or while it waits)."""
     with session_scope() as session:
-        gate = session.get(Gate, gate_id)
+        gate = session.exec(select(Gate).where(Gate.case_id == case_id, Gate.key == key)).first()
         return gate.answered_person if gate is not None else None
 
 

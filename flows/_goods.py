@@ -8,7 +8,14 @@ from typing import Any, Literal
 from aftersales.catalogue import product
 from aftersales.labels import label
 from aftersales.policy import get_policy
-from aftersales.rules.eligibility import Claim, Decision, decide, load_profiles, warranty_start_after_exchange
+from aftersales.rules.eligibility import (
+    Claim,
+    Decision,
+    Profile,
+    decide,
+    load_profiles,
+    warranty_start_after_exchange,
+)
 from aftersales.settings import get_settings
 from aftersales.summaries import row, say
 from models.inputs import (
@@ -162,7 +169,7 @@ def run_goods_procedure(kind: Kind, number: str) -> str:
         set_case(number, status="refused", closed=True)
         publish_record(number)
         return "refused"
-    done = _refund(case, amount) if remedy == "return" else _replace(case)
+    done = _refund(case, amount) if remedy == "return" else _replace(case, profile)
     if done != "done":
         return done
     if policy.step_enabled("returns", "satisfaction_survey"):
@@ -274,12 +281,9 @@ def _refund(case: dict[str, Any], amount: float) -> str:
     return "done"
 
 
-def _replace(case: dict[str, Any]) -> str:
+def _replace(case: dict[str, Any], profile: Profile) -> str:
     """Exchange: ship the replacement, the customer signs its acceptance; warranty restarts (三包 ¶4)."""
     number = case["number"]
-    profile_item = product(case["product_model"])
-    assert profile_item is not None
-    profile = load_profiles(get_settings().eligibility_file)[profile_item.profile]
     shipped = ask(
         case, "replacement_shipped", "returns.replacement_shipped", ReplacementShippedInput, goods_summary(case)
     )

@@ -72,11 +72,4 @@ def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list
 
 def answerer(case: dict[str, Any], key: str) -> str | None:
     """The person who answered a case's gate from their link (e.g. the complaint's dedicated handler)."""
-    from sqlmodel import select
-
-    from aftersales.db import session_scope
-    from models import Gate
-
-    with session_scope() as session:
-        gate = session.exec(select(Gate).where(Gate.case_id == case["id"], Gate.key == key)).first()
-    return gate.answered_person if gate is not None else None
+    return gates.answered_person(case["id"], key)
