@@ -49,8 +49,8 @@ def up(
     demo: bool = typer.Option(True, help="Open a demo repair case once everything runs."),
 ) -> None:
     """Run the product on embedded defaults in the foreground; Ctrl-C stops everything it started."""
-    from aftersales.settings import get_settings
-    from aftersales.stack import Stack, StackConfig
+    from aftersales.config.settings import get_settings
+    from aftersales.runtime.stack import Stack, StackConfig
 
     logging.basicConfig(level=logging.WARNING)
     # Ctrl-C and SIGTERM both stop everything, even when a parent shell started us with SIGINT ignored.
@@ -101,9 +101,9 @@ def open_case(
     start: bool = typer.Option(True, help="Start the procedure's flow on the Prefect server."),
 ) -> None:
     """Register a case from JSON and start its procedure; prints the case number."""
-    from aftersales import cases
-    from aftersales.db import create_schema
-    from aftersales.launch import start_flow
+    from aftersales.cases import store as cases
+    from aftersales.runtime.db import create_schema
+    from aftersales.runtime.prefect import start_flow
     from models import CaseCreate
 
     try:
@@ -118,12 +118,12 @@ def open_case(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
         _fail(f"invalid case, nothing stored: {problems}", 2)
-    from aftersales.launch import AVAILABLE_PROCEDURES
+    from aftersales.runtime.prefect import AVAILABLE_PROCEDURES
 
     if request.procedure not in AVAILABLE_PROCEDURES:
         available = ", ".join(sorted(AVAILABLE_PROCEDURES))
         _fail(f"procedure {request.procedure!r} is not available yet (available: {available})", 2)
-    from aftersales.intake import request_problems
+    from aftersales.cases.intake import request_problems
 
     problems = request_problems(request)
     if problems:
@@ -141,8 +141,8 @@ def open_case(
 @app.command()
 def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print the full record as JSON.")) -> None:
     """Show a case: state, what it waits on, deadlines and history."""
-    from aftersales.cases import case_view
-    from aftersales.db import create_schema
+    from aftersales.cases.store import case_view
+    from aftersales.runtime.db import create_schema
 
     try:
         create_schema()
@@ -163,7 +163,7 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
 @app.command()
 def sweep() -> None:
     """Run one escalation sweep now (the scheduled deployment does this every minute)."""
-    from aftersales.escalation import sweep as run_sweep
+    from aftersales.sla.sweep import sweep as run_sweep
 
     try:
         report = run_sweep()
@@ -178,9 +178,9 @@ def sweep() -> None:
 @app.command("check-config")
 def check_config() -> None:
     """Validate the policy and staff files and say what they contain."""
-    from aftersales.policy import get_policy
-    from aftersales.settings import get_settings
-    from aftersales.staff import get_staff
+    from aftersales.config.policy import get_policy
+    from aftersales.config.settings import get_settings
+    from aftersales.config.staff import get_staff
 
     settings = get_settings()
     try:

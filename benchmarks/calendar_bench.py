@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aftersales.calendar import BusinessCalendar  # noqa: E402
+from aftersales.sla.calendar import BusinessCalendar  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = int((datetime(2027, 1, 1, tzinfo=UTC) - START).total_seconds())
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.n < 1:
         parser.error("--n must be at least 1")
     # The 2027 fallback logs one warning per calendar; it is expected here and would only clutter the table.
-    logging.getLogger("aftersales.calendar").setLevel(logging.ERROR)
+    logging.getLogger("aftersales.sla.calendar").setLevel(logging.ERROR)
 
     rng = random.Random(args.seed)
     rows: list[tuple[str, float, float]] = []

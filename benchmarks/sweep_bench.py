@@ -1,10 +1,10 @@
-"""Cost of the escalation sweep (aftersales.escalation.sweep) over many waiting gates, sending real mail.
+"""Cost of the escalation sweep (aftersales.sla.sweep.sweep) over many waiting gates, sending real mail.
 
 Builds a fresh SQLite database in a temporary directory, inserts N cases each waiting on one
 "repair.triage" gate (deadline and reminder time from policy.yaml: 2 natural hours, reminder at 75 %),
 with opening times spread so that at `--now` 10 % of the gates are late (escalated to the after-sales
 supervisor), 10 % are due their reminder and the rest need nothing (--late, --remind). Notifications go
-through Apprise to a real aiosmtpd mail sink (aftersales.mailsink.MailSink) on a free loopback port,
+through Apprise to a real aiosmtpd mail sink (aftersales.messaging.mailsink.MailSink) on a free loopback port,
 which stores every mail it receives, in this same process.
 
 It then times one sweep at `--now` (resend=False, resume=False: no Prefect server is involved), then two
@@ -56,11 +56,11 @@ def peak_rss_mib() -> float:
 def configure(data_dir: Path, smtp_port: int) -> None:
     """Point the settings at the temporary database and the sink, before anything reads them."""
     os.environ["AFTERSALES_DATA_DIR"] = str(data_dir)
-    os.environ["AFTERSALES_DATABASE_URL"] = f"sqlite:///{data_dir / 'aftersales.db'}"
+    os.environ["AFTERSALES_DATABASE_URL"] = f"sqlite:///{data_dir / 'aftersales.runtime.db'}"
     os.environ["AFTERSALES_SMTP_HOST"] = "127.0.0.1"
     os.environ["AFTERSALES_SMTP_PORT"] = str(smtp_port)
     os.environ.pop("AFTERSALES_CUSTOMER_APPRISE_URL", None)
-    from aftersales.settings import PROJECT_ROOT, get_settings
+    from aftersales.config.settings import PROJECT_ROOT, get_settings
 
     # Copies of the shipped staff.yaml and policy.yaml: both are re-read when their file changes, and an
     # edit made elsewhere during the run must not change what is measured halfway through.
@@ -77,10 +77,10 @@ def populate(n: int, execution: int, history: int, now: datetime, seed: int, lat
     """Insert the cases and their waiting gates; returns how many of each action due_action expects."""
     from sqlalchemy import insert
 
-    from aftersales.db import session_scope
-    from aftersales.deadlines import due, remind_time
-    from aftersales.policy import get_policy
+    from aftersales.config.policy import get_policy
     from aftersales.rules.escalation import GateClock, due_action
+    from aftersales.runtime.db import session_scope
+    from aftersales.sla.deadlines import due, remind_time
     from models import Case, CaseEvent, Gate, Notification
 
     rng = random.Random(seed)
@@ -145,8 +145,8 @@ def add_failed(count: int, now: datetime) -> None:
     """Messages that failed for good (retry cap reached): report_failures() looks at them on every sweep."""
     from sqlalchemy import insert
 
-    from aftersales.db import session_scope
-    from aftersales.notifications import RETRY_CAP
+    from aftersales.messaging.delivery import RETRY_CAP
+    from aftersales.runtime.db import session_scope
     from models import Notification
 
     with session_scope() as session:
@@ -206,9 +206,9 @@ def run(args: argparse.Namespace, now: datetime, data_dir: Path) -> None:
     from sqlalchemy import func
     from sqlmodel import col, select
 
-    from aftersales.db import create_schema, session_scope
-    from aftersales.escalation import SweepReport, sweep
-    from aftersales.mailsink import MailSink
+    from aftersales.messaging.mailsink import MailSink
+    from aftersales.runtime.db import create_schema, session_scope
+    from aftersales.sla.sweep import SweepReport, sweep
     from models import Escalation, Notification
 
     create_schema()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from aftersales.catalogue import product
-from aftersales.labels import label
-from aftersales.policy import get_policy
+from aftersales.config.catalogue import product
+from aftersales.config.policy import get_policy
+from aftersales.config.settings import get_settings
+from aftersales.messaging.labels import label
+from aftersales.messaging.summaries import row, say
 from aftersales.rules.eligibility import (
     Claim,
     Decision,
@@ -16,8 +18,6 @@ from aftersales.rules.eligibility import (
     load_profiles,
     warranty_start_after_exchange,
 )
-from aftersales.settings import get_settings
-from aftersales.summaries import row, say
 from models.inputs import (
     AcceptanceInput,
     ApprovalInput,

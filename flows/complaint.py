@@ -7,9 +7,9 @@ from typing import Any
 
 from prefect import flow
 
-from aftersales.deadlines import local_text
-from aftersales.policy import get_policy
-from aftersales.summaries import row, say
+from aftersales.config.policy import get_policy
+from aftersales.messaging.summaries import row, say
+from aftersales.sla.deadlines import local_text
 from models.inputs import (
     ApprovalInput,
     CountermeasuresInput,

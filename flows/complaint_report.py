@@ -7,7 +7,7 @@ from datetime import date
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from aftersales.reports import monthly_complaint_report, report_markdown
+from aftersales.cases.reports import monthly_complaint_report, report_markdown
 
 
 @flow(name="complaint-report", persist_result=False)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from prefect import flow, get_run_logger
 
-from aftersales.escalation import sweep
+from aftersales.sla.sweep import sweep
 
 
 @flow(name="escalation-sweep", persist_result=False)

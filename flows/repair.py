@@ -7,11 +7,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from aftersales.deadlines import local_text
-from aftersales.policy import get_policy
+from aftersales.config.policy import get_policy
+from aftersales.messaging.summaries import row, say
 from aftersales.rules.repair import fee_route
 from aftersales.rules.warranty import decide_warranty
-from aftersales.summaries import row, say
+from aftersales.sla.deadlines import local_text
 from models.inputs import (
     AcceptanceInput,
     AgeingInput,

@@ -8,8 +8,8 @@ from prefect import task
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
 
-from aftersales import gates
-from aftersales.labels import label
+from aftersales.gates import lifecycle as gates
+from aftersales.messaging.labels import label
 from models.inputs import GateInput
 from tasks.retry import only_transient
 
@@ -33,7 +33,7 @@ def notify_gate(gate_id: int) -> int:
 @task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
 def escalate_to_top(gate_id: int, reason: str) -> bool:
     """Send the gate to the top of its ladder at once (categories that escalate immediately)."""
-    from aftersales.escalation import escalate_to_top as escalate
+    from aftersales.sla.sweep import escalate_to_top as escalate
 
     return escalate(gate_id, reason)
 

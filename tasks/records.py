@@ -8,10 +8,10 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from aftersales import cases
-from aftersales.db import session_scope
-from aftersales.gates import customer_recipients, role_recipients
-from aftersales.notices import notice
+from aftersales.cases import store as cases
+from aftersales.gates.lifecycle import customer_recipients, role_recipients
+from aftersales.messaging.notices import notice
+from aftersales.runtime.db import session_scope
 from models import Case
 from tasks.retry import only_transient
 
@@ -88,7 +88,7 @@ def publish_record(case_number: str) -> str:
 def open_linked_case(parent_number: str, procedure: str, origin: str, extra: dict[str, Any] | None = None,
                      complaint: dict[str, Any] | None = None) -> str:
     """Open a case linked to this one (once per origin) and start its procedure's flow."""
-    from aftersales.launch import start_flow
+    from aftersales.runtime.prefect import start_flow
 
     child = cases.open_child_case(parent_number, procedure, origin, extra=extra, complaint=complaint)
     assert child.number is not None
@@ -100,8 +100,8 @@ def open_linked_case(parent_number: str, procedure: str, origin: str, extra: dic
 @task(**RETRY)  # type: ignore[call-overload]
 def set_close_deadline(number: str, overseas: bool) -> str:
     """Start the closing clock at acceptance: 5 days domestic, 7 overseas (004:485); returns the deadline."""
-    from aftersales.deadlines import due
-    from aftersales.policy import get_policy
+    from aftersales.config.policy import get_policy
+    from aftersales.sla.deadlines import due
 
     policy = get_policy()
     assert policy.complaint is not None

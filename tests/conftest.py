@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aftersales.settings import get_settings
-from aftersales.stack import Stack, StackConfig, free_port
+from aftersales.config.settings import get_settings
+from aftersales.runtime.stack import Stack, StackConfig, free_port
 
 
 @pytest.fixture(scope="session")
@@ -43,4 +43,4 @@ def stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 def stack_db(stack: Stack) -> Path:
     """The SQLite file of the stack's own database."""
-    return stack.config.data_dir / "aftersales.db"
+    return stack.config.data_dir / "aftersales.runtime.db"

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from aftersales import cases
-from aftersales.intake import request_problems
-from aftersales.launch import AVAILABLE_PROCEDURES, start_flow
+from aftersales.cases import store as cases
+from aftersales.cases.intake import request_problems
+from aftersales.runtime.prefect import AVAILABLE_PROCEDURES, start_flow
 from models import CaseCreate
 
 router = APIRouter(prefix="/api", tags=["cases"])

@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from aftersales.config.settings import get_settings
 from aftersales.errors import ConfigurationError, Forbidden, NotFound, RuleViolation
-from aftersales.settings import get_settings
 from aftersales.web import api, pages
 
 log = logging.getLogger("aftersales.web")

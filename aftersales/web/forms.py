@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aftersales.labels import label
+from aftersales.messaging.labels import label
 from models.inputs import GateInput
 
 LONG_TEXT = {"comment", "plan", "diagnosis", "work_done", "fault_found", "cause", "report", "notes", "parts_replaced",

@@ -15,16 +15,19 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from aftersales import cases, clock, gates, tokens
-from aftersales.db import session_scope
-from aftersales.deadlines import local_text
+from aftersales.cases import store as cases
+from aftersales.config.policy import get_policy
+from aftersales.config.settings import get_settings
+from aftersales.config.staff import CUSTOMER, get_staff
 from aftersales.errors import NotFound
-from aftersales.labels import label
-from aftersales.notifications import failed_notifications
-from aftersales.policy import get_policy
-from aftersales.settings import get_settings
-from aftersales.staff import CUSTOMER, get_staff
-from aftersales.tokens import LinkRefused
+from aftersales.gates import lifecycle as gates
+from aftersales.gates import tokens
+from aftersales.gates.tokens import LinkRefused
+from aftersales.messaging.delivery import failed_notifications
+from aftersales.messaging.labels import label
+from aftersales.runtime import clock
+from aftersales.runtime.db import session_scope
+from aftersales.sla.deadlines import local_text
 from aftersales.web.forms import form_fields, read_form
 from models import Case, Escalation, Gate, MailboxMessage
 from models.inputs import GATE_INPUTS

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from aftersales.stack import Stack
+from aftersales.runtime.stack import Stack
 from tests.conftest import stack_db
 from tests.flows.driver import Driver
 

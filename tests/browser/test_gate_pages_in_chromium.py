@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aftersales.stack import Stack
+from aftersales.runtime.stack import Stack
 from tests.browser.conftest import CHROMIUM
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aftersales.stack import Stack
+from aftersales.runtime.stack import Stack
 from tests.conftest import stack_db
 from tests.flows.driver import Driver
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from aftersales.stack import Stack
+from aftersales.runtime.stack import Stack
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 from tests.flows.test_repair_flow import assert_no_message_twice

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from aftersales.db import session_scope
-from aftersales.escalation import sweep
-from aftersales.gates import issue_link
-from aftersales.stack import Stack
+from aftersales.gates.lifecycle import issue_link
+from aftersales.runtime.db import session_scope
+from aftersales.runtime.stack import Stack
+from aftersales.sla.sweep import sweep
 from models import Gate
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from aftersales.stack import Stack
+from aftersales.runtime.stack import Stack
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from aftersales.stack import Stack
+from aftersales.runtime.stack import Stack
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 

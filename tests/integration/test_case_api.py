@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
-from aftersales.db import session_scope
-from aftersales.settings import Settings
+from aftersales.config.settings import Settings
+from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case, CaseEvent
 from tests.integration.conftest import REPAIR_CASE

@@ -15,8 +15,8 @@ from sqlmodel import func, select
 from typer.testing import CliRunner
 
 from aftersales.cli import app
-from aftersales.db import session_scope
-from aftersales.settings import PROJECT_ROOT, Settings, get_settings
+from aftersales.config.settings import PROJECT_ROOT, Settings, get_settings
+from aftersales.runtime.db import session_scope
 from models import Case, CaseEvent
 from tests.integration.conftest import REPAIR_CASE
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from aftersales import cases, gates
-from aftersales.db import session_scope
-from aftersales.escalation import escalate_to_top, sweep
-from aftersales.mailsink import MailSink
-from aftersales.settings import Settings
+from aftersales.cases import store as cases
+from aftersales.config.settings import Settings
+from aftersales.gates import lifecycle as gates
+from aftersales.messaging.mailsink import MailSink
+from aftersales.runtime.db import session_scope
+from aftersales.sla.sweep import escalate_to_top, sweep
 from models import CaseCreate, Gate, MailboxMessage
 from models.case import ComplaintDetails
 

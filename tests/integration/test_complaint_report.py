@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from aftersales.db import session_scope
-from aftersales.mailsink import MailSink
-from aftersales.reports import complaint_facts, monthly_complaint_report, report_markdown
-from aftersales.settings import Settings
+from aftersales.cases.reports import complaint_facts, monthly_complaint_report, report_markdown
+from aftersales.config.settings import Settings
+from aftersales.messaging.mailsink import MailSink
+from aftersales.runtime.db import session_scope
 from models import Case, CaseEvent, Escalation, Gate, MailboxMessage, Notification
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from aftersales import cases, gates
-from aftersales.db import create_schema, session_scope
-from aftersales.settings import get_settings
-from aftersales.tokens import LinkRefused
+from aftersales.cases import store as cases
+from aftersales.config.settings import get_settings
+from aftersales.gates import lifecycle as gates
+from aftersales.gates.tokens import LinkRefused
+from aftersales.runtime.db import create_schema, session_scope
 from models import CaseCreate, CaseEvent, Gate
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -35,7 +36,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings pointing at a fresh database of each engine, schema created."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'aftersales.db'}"
+        url = f"sqlite:///{tmp_path / 'aftersales.runtime.db'}"
     else:
         import psycopg
 

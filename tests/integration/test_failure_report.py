@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aftersales.escalation import report_failures
-from aftersales.mailsink import MailSink
-from aftersales.notifications import deliver
-from aftersales.settings import Settings
+from aftersales.config.settings import Settings
+from aftersales.messaging.delivery import deliver
+from aftersales.messaging.mailsink import MailSink
+from aftersales.sla.sweep import report_failures
 from models.notification import MailboxMessage
 
 DEAD_END = "mailto://127.0.0.1:9/?smtp=127.0.0.1&mode=insecure&from=a@localhost&to=x@example.com"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from aftersales.db import session_scope
+from aftersales.config.settings import Settings
 from aftersales.errors import ConfigurationError, TransientIntegrationError
-from aftersales.mailsink import MailSink
-from aftersales.messages import render_message
-from aftersales.notifications import deliver, failed_notifications, retry_failed
-from aftersales.notify import send, smtp_url
-from aftersales.settings import Settings
+from aftersales.messaging.delivery import deliver, failed_notifications, retry_failed
+from aftersales.messaging.mailsink import MailSink
+from aftersales.messaging.render import render_message
+from aftersales.messaging.transport import send, smtp_url
+from aftersales.runtime.db import session_scope
 from models.notification import MailboxMessage, Notification
 
 LINK = "http://127.0.0.1:8000/gates/17?token=abc123"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from aftersales.db import session_scope
-from aftersales.escalation import sweep
-from aftersales.mailsink import MailSink
-from aftersales.settings import Settings
+from aftersales.config.settings import Settings
+from aftersales.messaging.mailsink import MailSink
+from aftersales.runtime.db import session_scope
+from aftersales.sla.sweep import sweep
 from models import Case, Gate, MailboxMessage
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from aftersales.db import session_scope
-from aftersales.gates import issue_link
-from aftersales.labels import label
-from aftersales.settings import Settings
+from aftersales.config.settings import Settings
+from aftersales.gates.lifecycle import issue_link
+from aftersales.messaging.labels import label
+from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from aftersales.web.pages import render
 from models import Case, CaseEvent, Escalation, Gate, GateToken, MailboxMessage, Notification

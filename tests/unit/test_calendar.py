@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar  # type: ignore[import-untyped]
 import pytest
 
-from aftersales.calendar import (
+from aftersales.sla.calendar import (
     BusinessCalendar,
     CalendarDataMissing,
     CalendarOverrides,
@@ -347,13 +347,13 @@ def test_override_adds_company_holiday_and_workday_in_covered_year(tmp_path: Pat
 
 def test_fallback_weekends_logs_warning_once_per_year(caplog: pytest.LogCaptureFixture) -> None:
     cal = BusinessCalendar(fallback_weekends=True)
-    with caplog.at_level(logging.WARNING, logger="aftersales.calendar"):
+    with caplog.at_level(logging.WARNING, logger="aftersales.sla.calendar"):
         assert cal.is_working_day(date(2027, 3, 1))  # Monday
         assert not cal.is_working_day(date(2027, 3, 6))  # Saturday
         assert not cal.is_working_day(date(2027, 3, 7))  # Sunday
         assert cal.add_working_days(at(2027, 3, 5, 16), 1) == at(2027, 3, 8, 17, 30)
         assert cal.is_working_day(date(2028, 3, 1))
-    warnings = [r for r in caplog.records if r.name == "aftersales.calendar" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "aftersales.sla.calendar" and r.levelno == logging.WARNING]
     assert len(warnings) == 2
     assert "2027" in warnings[0].getMessage()
     assert "2028" in warnings[1].getMessage()
@@ -361,7 +361,7 @@ def test_fallback_weekends_logs_warning_once_per_year(caplog: pytest.LogCaptureF
 
 def test_fallback_weekends_does_not_override_package_years(caplog: pytest.LogCaptureFixture) -> None:
     cal = BusinessCalendar(fallback_weekends=True)
-    with caplog.at_level(logging.WARNING, logger="aftersales.calendar"):
+    with caplog.at_level(logging.WARNING, logger="aftersales.sla.calendar"):
         assert not cal.is_working_day(date(2025, 10, 1))
         assert cal.is_working_day(date(2025, 10, 11))
     assert not caplog.records

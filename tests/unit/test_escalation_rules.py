@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aftersales.calendar import BusinessCalendar
 from aftersales.rules.escalation import GateClock, due_action, reminder_time, rung_deadline
+from aftersales.sla.calendar import BusinessCalendar
 
 SH = ZoneInfo("Asia/Shanghai")
 

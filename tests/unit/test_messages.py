@@ -6,10 +6,10 @@ import apprise
 import pytest
 from jinja2 import meta
 
+from aftersales.config.settings import get_settings
 from aftersales.errors import ConfigurationError
-from aftersales.messages import _environment, render_message
-from aftersales.notify import channel_of, mask_url, smtp_url
-from aftersales.settings import get_settings
+from aftersales.messaging.render import _environment, render_message
+from aftersales.messaging.transport import channel_of, mask_url, smtp_url
 
 SUMMARY = [{"label": "产品型号", "value": "XQB80-A"}, {"label": "故障", "value": "不排水"}]
 STAFF_KEYS = {"case_number", "procedure_label", "gate_title", "summary", "link", "deadline", "assignee_name"}

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from aftersales.config.policy import Duration, Policy, load_policy, parse_policy
 from aftersales.errors import ConfigurationError
-from aftersales.policy import Duration, Policy, load_policy, parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = ROOT / "policy.yaml"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from aftersales.config.staff import StaffDirectory, load_staff
 from aftersales.errors import ConfigurationError, NotFound
-from aftersales.staff import StaffDirectory, load_staff
 
 STAFF_FILE = Path(__file__).resolve().parents[2] / "staff.yaml"
 

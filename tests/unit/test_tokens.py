@@ -7,7 +7,7 @@ from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
 
 from aftersales.errors import Forbidden
-from aftersales.tokens import SALT, LinkClaims, LinkRefused, new_jti, sign, verify
+from aftersales.gates.tokens import SALT, LinkClaims, LinkRefused, new_jti, sign, verify
 
 KEY = "unit-test-signing-key-0123456789"
 OTHER_KEY = "another-deployment-key-9876543210"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from aftersales.config.settings import PROJECT_ROOT
 from aftersales.errors import ConfigurationError, IntegrationError
-from aftersales.settings import PROJECT_ROOT
 
-log = logging.getLogger("aftersales.stack")
+log = logging.getLogger("aftersales.runtime.stack")
 POOL = "aftersales"
 
 
@@ -116,11 +116,11 @@ class Stack:
                     {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db})
         self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
         self.progress("creating the database schema and deploying the flows from prefect.yaml …")
-        self._run([sys.executable, "-c", "from aftersales.db import create_schema; create_schema()"])
+        self._run([sys.executable, "-c", "from aftersales.runtime.db import create_schema; create_schema()"])
         self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"])
         self._run([self._prefect(), "--no-prompt", "deploy", "--all"], cwd=PROJECT_ROOT)
         self.progress(f"starting the mail sink on 127.0.0.1:{c.smtp_port} …")
-        self._spawn("mailsink", [sys.executable, "-m", "aftersales.mailsink"])
+        self._spawn("mailsink", [sys.executable, "-m", "aftersales.messaging.mailsink"])
         self._wait_port(c.smtp_port, "mailsink")
         self.progress(f"starting the web app on {c.web_url} …")
         self._spawn("web", [sys.executable, "-m", "uvicorn", "aftersales.web.app:app_factory", "--factory",

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'aftersales.db'}"
+        return self.database_url or f"sqlite:///{self.data_dir / 'aftersales.runtime.db'}"
 
     def signing_key(self) -> str:
         """The secret that signs gate links, created once and kept so links survive restarts."""

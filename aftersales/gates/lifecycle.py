@@ -15,21 +15,22 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from aftersales import clock, tokens
-from aftersales.cases import record_event
-from aftersales.db import session_scope
-from aftersales.deadlines import due, local_text, remind_time
+from aftersales.cases.store import record_event
+from aftersales.config.policy import get_policy
+from aftersales.config.settings import get_settings
+from aftersales.config.staff import CUSTOMER, get_staff
 from aftersales.errors import IntegrationError, NotFound
-from aftersales.labels import label
-from aftersales.notifications import deliver
-from aftersales.notify import smtp_url
-from aftersales.policy import get_policy
-from aftersales.settings import get_settings
-from aftersales.staff import CUSTOMER, get_staff
+from aftersales.gates import tokens
+from aftersales.messaging.delivery import deliver
+from aftersales.messaging.labels import label
+from aftersales.messaging.transport import smtp_url
+from aftersales.runtime import clock
+from aftersales.runtime.db import session_scope
+from aftersales.sla.deadlines import due, local_text, remind_time
 from models import Case, Gate, GateToken, GateVote
 from models.inputs import GATE_INPUTS, GateInput
 
-log = logging.getLogger("aftersales.gates")
+log = logging.getLogger("aftersales.gates.lifecycle")
 PREFECT_UI_ACTOR = "Prefect UI (the open-source server records no identity)"
 
 

@@ -251,7 +251,7 @@ def _cached_policy(path: str, mtime: float) -> Policy:
 
 def get_policy() -> Policy:
     """The configured policy, re-read when the file changes (managers edit it while cases run)."""
-    from aftersales.settings import get_settings
+    from aftersales.config.settings import get_settings
 
     path = get_settings().policy_file
     try:

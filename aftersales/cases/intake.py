@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aftersales.catalogue import product
+from aftersales.config.catalogue import product
 from models import CaseCreate
 
 
 def _profile_categories(name: str) -> tuple[str, ...]:
+    from aftersales.config.settings import get_settings
     from aftersales.rules.eligibility import load_profiles
-    from aftersales.settings import get_settings
 
     profile = load_profiles(get_settings().eligibility_file).get(name)
     return tuple(profile.goods_categories) if profile else ()

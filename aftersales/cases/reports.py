@@ -9,12 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, func, select
 
-from aftersales import clock
-from aftersales.db import session_scope
-from aftersales.gates import role_recipients
-from aftersales.labels import label
-from aftersales.notifications import deliver
-from aftersales.policy import get_policy
+from aftersales.config.policy import get_policy
+from aftersales.gates.lifecycle import role_recipients
+from aftersales.messaging.delivery import deliver
+from aftersales.messaging.labels import label
 from aftersales.rules.complaint_stats import (
     ComplaintFact,
     MonthlyStats,
@@ -24,6 +22,8 @@ from aftersales.rules.complaint_stats import (
     render_markdown,
     summarise,
 )
+from aftersales.runtime import clock
+from aftersales.runtime.db import session_scope
 from models import Case, CaseEvent, Escalation
 
 # Who reads the report: the after-sales manager, quality (who decides responsibility, 004:467) and the GM.

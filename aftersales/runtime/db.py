@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from aftersales.settings import get_settings
+from aftersales.config.settings import get_settings
 
 
 @lru_cache(maxsize=4)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar  # type: ignore[import-untyped]
 import yaml
 
-logger = logging.getLogger("aftersales.calendar")
+logger = logging.getLogger("aftersales.sla.calendar")
 
 UNITS = ("natural_hours", "natural_days", "working_hours", "working_days")
 _OVERRIDE_KEYS = frozenset({"years", "holidays", "workdays"})

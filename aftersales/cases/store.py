@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from aftersales import clock
-from aftersales.db import session_scope
+from aftersales.config.policy import get_policy
 from aftersales.errors import NotFound
-from aftersales.policy import get_policy
 from aftersales.rules.repair import case_number
+from aftersales.runtime import clock
+from aftersales.runtime.db import session_scope
 from models import Case, CaseCreate, CaseEvent, Escalation, Gate, Notification
 from models.case import CaseBase
 

@@ -33,7 +33,7 @@ def _load(path: str, mtime: float) -> dict[str, Product]:
 
 def catalogue() -> dict[str, Product]:
     """Known products by model, re-read when the file changes."""
-    from aftersales.settings import get_settings
+    from aftersales.config.settings import get_settings
 
     path = get_settings().products_file
     try:

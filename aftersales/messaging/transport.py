@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import apprise
 from apprise import NotifyFormat
 
+from aftersales.config.settings import get_settings
 from aftersales.errors import ConfigurationError, TransientIntegrationError
-from aftersales.messages import Message
-from aftersales.settings import get_settings
+from aftersales.messaging.render import Message
 
 # Apprise adds its generic knobs to every URL it prints; they say nothing about the destination.
 _NOISE_PARAMS = frozenset({"format", "overflow", "retry", "wait", "optional", "cto", "rto", "emojis", "tz"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aftersales.labels import label
+from aftersales.messaging.labels import label
 
 
 def row(case: dict[str, Any], field: str, value: Any) -> dict[str, str]:

@@ -95,14 +95,14 @@ def load_staff(path: Path, expand_sink: Callable[[str], str]) -> StaffDirectory:
 
 @lru_cache(maxsize=4)
 def _cached(path: str, mtime: float, smtp: tuple[str, int]) -> StaffDirectory:
-    from aftersales.notify import smtp_url
+    from aftersales.messaging.transport import smtp_url
 
     return load_staff(Path(path), smtp_url)
 
 
 def get_staff() -> StaffDirectory:
     """The configured directory, re-read when the file changes."""
-    from aftersales.settings import get_settings
+    from aftersales.config.settings import get_settings
 
     settings = get_settings()
     path = settings.staff_file

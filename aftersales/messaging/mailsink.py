@@ -15,8 +15,8 @@ from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 
-from aftersales.db import create_schema, session_scope
-from aftersales.settings import get_settings
+from aftersales.config.settings import get_settings
+from aftersales.runtime.db import create_schema, session_scope
 from models.notification import MailboxMessage
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,6 @@ def serve_forever(host: str | None = None, port: int | None = None) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-if __name__ == "__main__":  # `python -m aftersales.mailsink`: how the launcher starts the sink
+if __name__ == "__main__":  # `python -m aftersales.messaging.mailsink`: how the launcher starts the sink
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     serve_forever()

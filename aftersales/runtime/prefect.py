@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from aftersales import cases
+from aftersales.cases import store as cases
 
-log = logging.getLogger("aftersales.launch")
+log = logging.getLogger("aftersales.runtime.prefect")
 
 # Procedures whose flow runs here; the others are refused with a clear message until they do.
 AVAILABLE_PROCEDURES = {"repair", "complaint", "return", "exchange"}

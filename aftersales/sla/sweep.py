@@ -9,21 +9,21 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from aftersales import clock
-from aftersales.cases import record_event
-from aftersales.db import session_scope
-from aftersales.deadlines import calendar_for, due, local_text, remind_time
+from aftersales.cases.store import record_event
+from aftersales.config.policy import get_policy
+from aftersales.config.settings import get_settings
+from aftersales.config.staff import get_staff
 from aftersales.errors import AftersalesError
-from aftersales.gates import notify_gate, resume_gate
-from aftersales.notices import notice
-from aftersales.notifications import retry_failed
-from aftersales.policy import get_policy
+from aftersales.gates.lifecycle import notify_gate, resume_gate
+from aftersales.messaging.delivery import retry_failed
+from aftersales.messaging.notices import notice
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
-from aftersales.settings import get_settings
-from aftersales.staff import get_staff
+from aftersales.runtime import clock
+from aftersales.runtime.db import session_scope
+from aftersales.sla.deadlines import calendar_for, due, local_text, remind_time
 from models import Case, Escalation, Gate, Notification
 
-log = logging.getLogger("aftersales.escalation")
+log = logging.getLogger("aftersales.sla.sweep")
 
 
 @dataclass
@@ -71,8 +71,8 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
 
 def report_failures() -> int:
     """Tell operations, once per message, about every message that keeps failing (never silently dropped)."""
-    from aftersales.gates import role_recipients
-    from aftersales.notifications import deliver, failed_notifications
+    from aftersales.gates.lifecycle import role_recipients
+    from aftersales.messaging.delivery import deliver, failed_notifications
 
     told = 0
     managers = role_recipients(["after_sales_supervisor", "after_sales_manager"])
@@ -99,7 +99,7 @@ def report_failures() -> int:
 
 def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
     """Offer a spare unit once when a repair is still not done after the policy's time (PRODUCT.md: 12 h)."""
-    from aftersales.gates import role_recipients
+    from aftersales.gates.lifecycle import role_recipients
     from models import CaseEvent
 
     policy = get_policy()
@@ -132,7 +132,7 @@ def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
 
 def overdue_complaints(at: datetime) -> list[int]:
     """Complaints past their 5/7-day closing limit (004:485): the overdue reaction (004:449), once per case."""
-    from aftersales.gates import role_recipients
+    from aftersales.gates.lifecycle import role_recipients
 
     policy = get_policy()
     with session_scope() as session:

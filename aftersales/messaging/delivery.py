@@ -13,11 +13,11 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from aftersales.db import session_scope
+from aftersales.config.settings import get_settings
 from aftersales.errors import AftersalesError, ConfigurationError
-from aftersales.messages import Message, render_message
-from aftersales.notify import channel_of, mask_url, send
-from aftersales.settings import get_settings
+from aftersales.messaging.render import Message, render_message
+from aftersales.messaging.transport import channel_of, mask_url, send
+from aftersales.runtime.db import session_scope
 from models.notification import Notification
 from models.types import utcnow
 
@@ -183,7 +183,7 @@ def _update(row: Notification, **changes: Any) -> Notification:
 def _fernet() -> Fernet:
     """A Fernet key derived from the signing key, with a label so it differs from the link-signing use."""
     secret = get_settings().signing_key().encode()
-    digest = hashlib.sha256(b"aftersales.notifications.url\0" + secret).digest()
+    digest = hashlib.sha256(b"aftersales.messaging.delivery.url\0" + secret).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aftersales.gates import Recipient
-from aftersales.notifications import deliver
+from aftersales.gates.lifecycle import Recipient
+from aftersales.messaging.delivery import deliver
 
 
 def notice(case_id: int, key: str, people: list[Recipient], case_number: str | None, headline: dict[str, str],

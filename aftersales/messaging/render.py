@@ -17,8 +17,8 @@ from jinja2 import (
     select_autoescape,
 )
 
+from aftersales.config.settings import get_settings
 from aftersales.errors import ConfigurationError
-from aftersales.settings import get_settings
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from aftersales.calendar import BusinessCalendar, load_overrides
-from aftersales.policy import CalendarPolicy, Duration, Policy
+from aftersales.config.policy import CalendarPolicy, Duration, Policy
 from aftersales.rules.escalation import reminder_time
+from aftersales.sla.calendar import BusinessCalendar, load_overrides
 
 
 @lru_cache(maxsize=8)

@@ -22,7 +22,7 @@ def _labels(templates_dir: str, language: str) -> dict[str, Any]:
 
 def label(section: str, key: str, language: str) -> str:
     """The label of `key` in `section`, or the key itself when none is defined (visible, not fatal)."""
-    from aftersales.settings import get_settings
+    from aftersales.config.settings import get_settings
 
     value = _labels(str(get_settings().templates_dir), language).get(section, {}).get(key)
     return str(value) if value is not None else key
