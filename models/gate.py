@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import JSONType, UTCDateTime, utcnow
@@ -15,7 +15,9 @@ class Gate(SQLModel, table=True):
     """One question a flow waits on, assigned to a person or role, with a deadline."""
 
     __tablename__ = "gates"
-    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_gate_case_key"),)
+    # The sweep reads only gates whose next action is due: (status, due_at) serves that range scan.
+    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_gate_case_key"),
+                      Index("ix_gates_status_due_at", "status", "due_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
@@ -32,6 +34,8 @@ class Gate(SQLModel, table=True):
     deadline_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     remind_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     reminded_rung: int = Field(default=-1, description="Rung whose reminder went out (sent once per rung).")
+    due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()),
+                                    description="When the sweep must next act: the reminder, else the deadline.")
     answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     answered_by: str | None = Field(default=None, max_length=120)
     answered_person: str | None = Field(default=None, max_length=60, description="Person id behind a link answer.")

@@ -55,6 +55,15 @@ def due_action(clock: GateClock, now: datetime) -> Action | None:
     return None
 
 
+def next_due(clock: GateClock) -> datetime | None:
+    """When the sweep must next look at a gate: its pending reminder, else its deadline while rungs remain."""
+    if clock.remind_at is not None and clock.reminded_rung < clock.rung and clock.remind_at < clock.deadline_at:
+        return clock.remind_at
+    if clock.rung < clock.ladder_length:
+        return clock.deadline_at
+    return None
+
+
 def rung_deadline(now: datetime, amount: float, unit: str, calendar: Calendar) -> datetime:
     """The deadline of the rung an escalation lands on."""
     return calendar.add(now, amount, unit)
