@@ -56,7 +56,7 @@ def peak_rss_mib() -> float:
 def configure(data_dir: Path, smtp_port: int) -> None:
     """Point the settings at the temporary database and the sink, before anything reads them."""
     os.environ["AFTERSALES_DATA_DIR"] = str(data_dir)
-    os.environ["AFTERSALES_DATABASE_URL"] = f"sqlite:///{data_dir / 'aftersales.runtime.db'}"
+    os.environ["AFTERSALES_DATABASE_URL"] = f"sqlite:///{data_dir / 'aftersales.db'}"
     os.environ["AFTERSALES_SMTP_HOST"] = "127.0.0.1"
     os.environ["AFTERSALES_SMTP_PORT"] = str(smtp_port)
     os.environ.pop("AFTERSALES_CUSTOMER_APPRISE_URL", None)

@@ -9,6 +9,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
 
 from aftersales.gates import lifecycle as gates
+from aftersales.gates.resume import pause_key
 from aftersales.messaging.labels import label
 from models.inputs import GateInput
 from tasks.retry import only_transient
@@ -63,7 +64,7 @@ def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list
     lines = "\n".join(f"- **{row['label']}**: {row['value']}" for row in summary)
     answer = suspend_flow_run(
         wait_for_input=model.with_initial_data(description=f"### {case['number']} · {title}\n\n{lines}"),
-        key=gates.pause_key(key),
+        key=pause_key(key),
         timeout=None,
     )
     record_flow_answer(gate_id, answer.model_dump(mode="json"))

@@ -9,8 +9,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from aftersales.cases import store as cases
-from aftersales.gates.lifecycle import customer_recipients, role_recipients
 from aftersales.messaging.notices import notice
+from aftersales.messaging.recipients import customer_recipients, role_recipients
 from aftersales.runtime.db import session_scope
 from models import Case
 from tasks.retry import only_transient

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, func, select
 
 from aftersales.config.policy import get_policy
-from aftersales.gates.lifecycle import role_recipients
 from aftersales.messaging.delivery import deliver
 from aftersales.messaging.labels import label
+from aftersales.messaging.recipients import role_recipients
 from aftersales.rules.complaint_stats import (
     ComplaintFact,
     MonthlyStats,

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'aftersales.runtime.db'}"
+        return self.database_url or f"sqlite:///{self.data_dir / 'aftersales.db'}"
 
     def signing_key(self) -> str:
         """The secret that signs gate links, created once and kept so links survive restarts."""

@@ -105,6 +105,15 @@ def failed_notifications() -> list[Notification]:
         )
 
 
+def already_sent(key: str) -> bool:
+    """True when every destination of a keyed message was delivered (a replay then sends nothing)."""
+    # A range on the key, not LIKE 'key%': the unique index serves it on SQLite and PostgreSQL alike.
+    with session_scope() as session:
+        rows = session.exec(select(Notification).where(col(Notification.key) >= f"{key}:",
+                                                       col(Notification.key) < f"{key};")).all()
+    return bool(rows) and all(r.status == SENT for r in rows)
+
+
 def _row_key(key: str, index: int) -> str:
     """The row key for destination `index`, shortened by a digest if it would not fit the column."""
     full = f"{key}:{index}"
@@ -183,7 +192,7 @@ def _update(row: Notification, **changes: Any) -> Notification:
 def _fernet() -> Fernet:
     """A Fernet key derived from the signing key, with a label so it differs from the link-signing use."""
     secret = get_settings().signing_key().encode()
-    digest = hashlib.sha256(b"aftersales.messaging.delivery.url\0" + secret).digest()
+    digest = hashlib.sha256(b"aftersales.notifications.url\0" + secret).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 

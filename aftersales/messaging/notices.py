@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aftersales.gates.lifecycle import Recipient
 from aftersales.messaging.delivery import deliver
+from aftersales.messaging.recipients import Recipient
 
 
 def notice(case_id: int, key: str, people: list[Recipient], case_number: str | None, headline: dict[str, str],

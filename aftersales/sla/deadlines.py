@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from aftersales.config.policy import CalendarPolicy, Duration, Policy
-from aftersales.rules.escalation import reminder_time
+from aftersales.rules.escalation import GateClock, next_due, reminder_time
 from aftersales.sla.calendar import BusinessCalendar, load_overrides
 
 
@@ -49,3 +50,20 @@ def remind_time(policy: Policy, opened_at: datetime, deadline_at: datetime, *, u
 def local_text(dt: datetime, policy: Policy) -> str:
     """A deadline as people read it, in the company's time zone."""
     return dt.astimezone(ZoneInfo(policy.calendar.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def gate_due_at(policy: Policy, gate: GateTiming) -> datetime | None:
+    """When the sweep must next act on a gate (its reminder, else its deadline while rungs remain)."""
+    ladder = len(policy.ladder(gate.kind)) if gate.kind in policy.gates else 0
+    return next_due(GateClock(gate.opened_at, gate.deadline_at, gate.remind_at, gate.rung, gate.reminded_rung, ladder))
+
+
+class GateTiming(Protocol):
+    """The timing fields of a gate row."""
+
+    kind: str
+    opened_at: datetime
+    deadline_at: datetime
+    remind_at: datetime | None
+    rung: int
+    reminded_rung: int

@@ -14,13 +14,15 @@ from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.config.staff import get_staff
 from aftersales.errors import AftersalesError
-from aftersales.gates.lifecycle import notify_gate, resume_gate
+from aftersales.gates.lifecycle import notify_gate
+from aftersales.gates.resume import retry_resumes
 from aftersales.messaging.delivery import retry_failed
 from aftersales.messaging.notices import notice
+from aftersales.messaging.recipients import role_recipients
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
-from aftersales.sla.deadlines import calendar_for, due, local_text, remind_time
+from aftersales.sla.deadlines import calendar_for, due, gate_due_at, local_text, remind_time
 from models import Case, Escalation, Gate, Notification
 
 log = logging.getLogger("aftersales.sla.sweep")
@@ -44,8 +46,8 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
     at = now or clock.now()
     report = SweepReport()
     policy = get_policy()
-    with session_scope() as session:
-        waiting = session.exec(select(Gate).where(Gate.status == "waiting")).all()
+    with session_scope() as session:  # only gates whose next action is due: the (status, due_at) index
+        waiting = session.exec(select(Gate).where(Gate.status == "waiting", col(Gate.due_at) <= at)).all()
     for gate in waiting:
         assert gate.id is not None
         clock_state = GateClock(gate.opened_at, gate.deadline_at, gate.remind_at, gate.rung, gate.reminded_rung,
@@ -56,13 +58,15 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
                 report.escalated.append(gate.id)
             elif action == "remind" and remind(gate, at):
                 report.reminded.append(gate.id)
+            elif action is None:
+                refresh_due(gate.id)  # e.g. the ladder of its kind changed in the policy
         except AftersalesError as exc:  # one bad gate must not stop the others
             log.error("gate %s: %s", gate.id, exc)
             report.errors.append(f"gate {gate.id}: {exc}")
     report.spare_unit_alerts = spare_unit_alerts(waiting, at)
     report.overdue = overdue_complaints(at)
     if resume:
-        report.resumed = _retry_resumes()
+        report.resumed = retry_resumes()
     if resend:
         report.resent = retry_failed()
         report_failures()
@@ -71,7 +75,6 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
 
 def report_failures() -> int:
     """Tell operations, once per message, about every message that keeps failing (never silently dropped)."""
-    from aftersales.gates.lifecycle import role_recipients
     from aftersales.messaging.delivery import deliver, failed_notifications
 
     told = 0
@@ -99,7 +102,6 @@ def report_failures() -> int:
 
 def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
     """Offer a spare unit once when a repair is still not done after the policy's time (PRODUCT.md: 12 h)."""
-    from aftersales.gates.lifecycle import role_recipients
     from models import CaseEvent
 
     policy = get_policy()
@@ -132,7 +134,6 @@ def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
 
 def overdue_complaints(at: datetime) -> list[int]:
     """Complaints past their 5/7-day closing limit (004:485): the overdue reaction (004:449), once per case."""
-    from aftersales.gates.lifecycle import role_recipients
 
     policy = get_policy()
     with session_scope() as session:
@@ -163,6 +164,7 @@ def remind(gate: Gate, at: datetime) -> bool:
                                   .values(reminded_rung=gate.rung))
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return False  # another sweep took it
+    refresh_due(gate.id)
     hours = (gate.deadline_at - at).total_seconds() / 3600
     left = f"{hours:.1f} h" if hours > 0 else "0 h (overdue / 已逾期)"
     notify_gate(gate.id, "reminder", extra={"time_left": left}, now=at)
@@ -192,6 +194,7 @@ def escalate(gate: Gate, at: datetime, *, to_top: bool = False, reason: str | No
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return False
+    refresh_due(gate.id)
     staff = get_staff()
     previous = staff.role_label(gate.assignee_role)
     why = reason or f"not answered by the deadline {local_text(gate.deadline_at, policy)}"
@@ -219,16 +222,11 @@ def escalate_to_top(gate_id: int, reason: str, at: datetime | None = None) -> bo
     return escalate(gate, at or clock.now(), to_top=True, reason=reason)
 
 
-def _retry_resumes() -> list[int]:
-    """Resume runs whose answer was recorded but whose resume did not get through (API down, race)."""
+def refresh_due(gate_id: int) -> None:
+    """Store when the sweep must next act on a gate, after a reminder or an escalation changed its clock."""
+    policy = get_policy()
     with session_scope() as session:
-        pending = session.exec(select(Gate).where(Gate.status == "answered", col(Gate.resumed_at).is_(None))).all()
-    resumed = []
-    for gate in pending:
-        assert gate.id is not None
-        try:
-            if resume_gate(gate.id):
-                resumed.append(gate.id)
-        except AftersalesError as exc:
-            log.warning("resume of gate %s still failing: %s", gate.id, exc)
-    return resumed
+        gate = session.get(Gate, gate_id)
+        if gate is not None and gate.status == "waiting":
+            gate.due_at = gate_due_at(policy, gate)
+            session.add(gate)

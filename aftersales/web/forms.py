@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from aftersales.messaging.labels import label
 from models.inputs import GateInput
 
@@ -63,3 +65,8 @@ def read_form(model: type[GateInput], form: dict[str, str]) -> dict[str, Any]:
         else:
             answer[item.name] = value
     return answer
+
+
+def invalid_fields(exc: ValidationError) -> dict[str, str]:
+    """Field name -> message, for showing a rejected form beside its fields."""
+    return {".".join(str(p) for p in err["loc"]) or "form": err["msg"] for err in exc.errors()}

@@ -20,15 +20,15 @@ from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.config.staff import CUSTOMER, get_staff
 from aftersales.errors import NotFound
-from aftersales.gates import lifecycle as gates
-from aftersales.gates import tokens
+from aftersales.gates import links, tokens
+from aftersales.gates.quorum import votes
 from aftersales.gates.tokens import LinkRefused
 from aftersales.messaging.delivery import failed_notifications
 from aftersales.messaging.labels import label
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.sla.deadlines import local_text
-from aftersales.web.forms import form_fields, read_form
+from aftersales.web.forms import form_fields, invalid_fields, read_form
 from models import Case, Escalation, Gate, MailboxMessage
 from models.inputs import GATE_INPUTS
 
@@ -105,7 +105,7 @@ def _link_language(token: str) -> str:
 def gate_page(gate_id: int, t: str = "") -> HTMLResponse:
     """The page a link opens: case summary and the gate's form, or a clear refusal."""
     try:
-        gate, case, row = gates.check_link(gate_id, t)
+        gate, case, row = links.check_link(gate_id, t)
     except LinkRefused as exc:
         return _refusal(exc, _link_language(t))
     return _gate_page(gate, case, row.person_id, t)
@@ -116,24 +116,24 @@ async def gate_submit(gate_id: int, request: Request, t: str = Form("")) -> HTML
     """Record the answer and resume the flow once; invalid input shows the form again and changes nothing."""
     form = {k: str(v) for k, v in (await request.form()).items() if k != "t"}
     try:
-        gate, case, row = gates.check_link(gate_id, t)
+        gate, case, row = links.check_link(gate_id, t)
     except LinkRefused as exc:
         return _refusal(exc, _link_language(t))
     try:
         answer = read_form(GATE_INPUTS[gate.input_model], form)
-        gates.parse_answer(gate, answer)
+        links.parse_answer(gate, answer)
     except ValidationError as exc:
-        return _gate_page(gate, case, row.person_id, t, errors=gates.invalid_fields(exc), values=form, status=422)
+        return _gate_page(gate, case, row.person_id, t, errors=invalid_fields(exc), values=form, status=422)
     try:
         # Blocking work (database, Prefect API, waiting for the suspension) runs off the event loop.
-        done = await run_in_threadpool(gates.answer_by_link, gate_id, t, answer)
+        done = await run_in_threadpool(links.answer_by_link, gate_id, t, answer)
     except LinkRefused as exc:
         return _refusal(exc, _language(row.person_id, case))
     lang = _language(row.person_id, case)
     quorum = get_policy().gate(gate.kind).quorum
     vote = None
     if quorum and done.status == "waiting":  # a vote counted, the decision still open
-        vote = {"cast": len(gates.votes(gate_id)), "quorum": quorum}
+        vote = {"cast": len(votes(gate_id)), "quorum": quorum}
     return render("done.html", lang=lang, gate=done, case=case, title=label("gates", gate.kind, lang), vote=vote)
 
 

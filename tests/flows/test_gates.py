@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from aftersales.gates.lifecycle import issue_link
+from aftersales.gates.links import issue_link
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.stack import Stack
 from aftersales.sla.sweep import sweep

@@ -25,7 +25,7 @@ def free_port() -> int:
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings pointing at a new SQLite file and a free SMTP port, with the schema created."""
     monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("AFTERSALES_DATABASE_URL", f"sqlite:///{tmp_path / 'aftersales.runtime.db'}")
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", f"sqlite:///{tmp_path / 'aftersales.db'}")
     monkeypatch.setenv("AFTERSALES_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("AFTERSALES_SMTP_PORT", str(free_port()))
     get_settings.cache_clear()

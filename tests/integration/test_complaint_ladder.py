@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from aftersales.cases import store as cases
 from aftersales.config.settings import Settings
-from aftersales.gates import lifecycle as gates
+from aftersales.gates import lifecycle, links
 from aftersales.messaging.mailsink import MailSink
 from aftersales.runtime.db import session_scope
 from aftersales.sla.sweep import escalate_to_top, sweep
@@ -26,7 +26,7 @@ def complaint_gate(category: str = "product_quality") -> int:
         complaint=ComplaintDetails(category=category, customer_demand="退款"),  # type: ignore[arg-type]
     ), now=OPENED)
     assert case.id is not None
-    return gates.open_gate(case_id=case.id, key="first_response", kind="complaint.first_response",
+    return lifecycle.open_gate(case_id=case.id, key="first_response", kind="complaint.first_response",
                            input_model="FirstResponseInput", flow_run_id=None, summary=[], now=OPENED)
 
 
@@ -86,9 +86,9 @@ def test_an_unanswered_complaint_climbs_every_rung_across_the_holiday_weekend(se
 
 def test_an_answered_gate_stops_the_climb(settings: Settings) -> None:
     gate_id = complaint_gate()
-    link = gates.issue_link(gate_id, "li.na", now=OPENED)
+    link = links.issue_link(gate_id, "li.na", now=OPENED)
     with MailSink():
-        gates.answer_by_link(gate_id, link.split("?t=")[1], {"response": "已致电客户"}, now=at(9, 24, 11, 0))
+        links.answer_by_link(gate_id, link.split("?t=")[1], {"response": "已致电客户"}, now=at(9, 24, 11, 0))
         report = sweep(at(9, 29, 12, 0), resend=False, resume=False)
     assert report.escalated == [] and report.reminded == []
     assert gate(gate_id).rung == 0 and gate(gate_id).status == "answered"

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from aftersales.cases import store as cases
 from aftersales.config.settings import get_settings
-from aftersales.gates import lifecycle as gates
+from aftersales.gates import lifecycle, links
 from aftersales.gates.tokens import LinkRefused
 from aftersales.runtime.db import create_schema, session_scope
 from models import CaseCreate, CaseEvent, Gate
@@ -36,7 +36,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings pointing at a fresh database of each engine, schema created."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'aftersales.runtime.db'}"
+        url = f"sqlite:///{tmp_path / 'aftersales.db'}"
     else:
         import psycopg
 
@@ -71,9 +71,9 @@ def test_a_gate_opens_once_per_key_with_its_policy_deadline(database: str) -> No
     assert case.id is not None
     monday_9 = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
     summary = [{"label": "产品型号", "value": "PT-3000"}]
-    gate_id = gates.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
+    gate_id = lifecycle.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
                               flow_run_id=None, summary=summary, now=monday_9)
-    again = gates.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
+    again = lifecycle.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
                             flow_run_id=None, summary=summary, now=monday_9 + timedelta(hours=1))
     assert again == gate_id
     with session_scope() as session:
@@ -86,15 +86,15 @@ def test_a_gate_opens_once_per_key_with_its_policy_deadline(database: str) -> No
 def test_a_link_answers_once_even_when_submitted_twice_at_the_same_moment(database: str) -> None:
     case = cases.open_case(a_case())
     assert case.id is not None
-    gate_id = gates.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
+    gate_id = lifecycle.open_gate(case_id=case.id, key="triage", kind="repair.triage", input_model="TriageInput",
                               flow_run_id=None, summary=[])
-    link = gates.issue_link(gate_id, "li.na")
+    link = links.issue_link(gate_id, "li.na")
     token = link.split("?t=", 1)[1]
     outcomes: list[str] = []
 
     def submit() -> None:
         try:
-            gates.answer_by_link(gate_id, token, {"urgent": True})
+            links.answer_by_link(gate_id, token, {"urgent": True})
             outcomes.append("answered")
         except LinkRefused as exc:
             outcomes.append(exc.reason)

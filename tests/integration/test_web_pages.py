@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from aftersales.config.settings import Settings
-from aftersales.gates.lifecycle import issue_link
+from aftersales.gates.links import issue_link
 from aftersales.messaging.labels import label
 from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app

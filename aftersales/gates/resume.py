@@ -1,0 +1,81 @@
+"""Resuming the flow run that waits on a gate: once, with the recorded answer, retried by the sweep."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from aftersales.errors import IntegrationError
+from aftersales.runtime import clock
+from aftersales.runtime.db import session_scope
+from aftersales.runtime.prefect import FINAL_STATES, flow_run_state, resume_run
+from models import Gate
+
+log = logging.getLogger("aftersales.gates.resume")
+
+
+def pause_key(gate_key: str) -> str:
+    """The Prefect pause key of a gate, so a resume can tell which wait it answers."""
+    # Prefect keys allow only lowercase letters, digits and dashes: 'execution#1.2' -> 'gate-execution-1-2'.
+    return "gate-" + re.sub(r"[^a-z0-9]+", "-", gate_key.lower()).strip("-")
+
+
+def resume_gate(gate_id: int, *, wait_seconds: float = 0.0) -> bool:
+    """Resume the run suspended on this gate with the recorded answer, once; True when this call resumed it.
+
+    The flow sends its message a moment before it suspends, so an answer can arrive while the run is still
+    running: then this waits up to `wait_seconds` for the suspension (the sweep retries later otherwise).
+    A run suspended on another gate, or finished, has already read the answer from the database itself.
+    """
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        if gate is None or gate.status != "answered" or gate.resumed_at is not None or not gate.flow_run_id:
+            return False
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        state_type, key = flow_run_state(gate.flow_run_id)
+        if state_type == "PAUSED" and key == pause_key(gate.key):
+            break
+        if state_type == "PAUSED" or state_type in FINAL_STATES:
+            mark_resumed(gate_id)
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    resume_run(gate.flow_run_id, gate.answer)
+    mark_resumed(gate_id)
+    return True
+
+
+def resume_soon(gate_id: int) -> None:
+    """Resume after an answer from a link; when Prefect is away the answer is safe and the sweep resumes later."""
+    try:
+        resume_gate(gate_id, wait_seconds=15)
+    except IntegrationError as exc:
+        log.warning("resume of gate %s deferred: %s", gate_id, exc)
+
+
+def mark_resumed(gate_id: int) -> None:
+    """Remember that the run no longer needs a resume for this gate."""
+    with session_scope() as session:
+        session.execute(update(Gate).where(col(Gate.id) == gate_id, col(Gate.resumed_at).is_(None))
+                        .values(resumed_at=clock.now()))
+
+
+def retry_resumes() -> list[int]:
+    """Resume runs whose answer was recorded but whose resume did not get through (API down, race)."""
+    with session_scope() as session:
+        pending = session.exec(select(Gate).where(Gate.status == "answered", col(Gate.resumed_at).is_(None))).all()
+    resumed = []
+    for gate in pending:
+        assert gate.id is not None
+        try:
+            if resume_gate(gate.id):
+                resumed.append(gate.id)
+        except IntegrationError as exc:
+            log.warning("resume of gate %s still failing: %s", gate.id, exc)
+    return resumed
