@@ -101,9 +101,8 @@ def open_case(
     start: bool = typer.Option(True, help="Start the procedure's flow on the Prefect server."),
 ) -> None:
     """Register a case from JSON and start its procedure; prints the case number."""
-    from aftersales.cases import store as cases
+    from aftersales.cases.intake import IntakeRefused, register_case
     from aftersales.runtime.db import create_schema
-    from aftersales.runtime.prefect import start_flow
     from models import CaseCreate
 
     try:
@@ -118,30 +117,21 @@ def open_case(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
         _fail(f"invalid case, nothing stored: {problems}", 2)
-    from aftersales.runtime.prefect import AVAILABLE_PROCEDURES
-
-    if request.procedure not in AVAILABLE_PROCEDURES:
-        available = ", ".join(sorted(AVAILABLE_PROCEDURES))
-        _fail(f"procedure {request.procedure!r} is not available yet (available: {available})", 2)
-    from aftersales.cases.intake import request_problems
-
-    problems = request_problems(request)
-    if problems:
-        _fail("invalid case, nothing stored: " + "; ".join(f"{'.'.join(loc)}: {msg}" for loc, msg in problems), 2)
     create_schema()
-    case = cases.open_case(request)
-    assert case.number is not None
-    run_id = start_flow(case.number, case.procedure) if start else None
+    try:
+        case, run_id = register_case(request, start=start)
+    except IntakeRefused as exc:
+        _fail(f"invalid case, nothing stored: {exc}", 2)
     typer.echo(case.number)
     if start and run_id is None:
-        typer.secho("warning: the Prefect server did not answer; the sweep starts the case later", err=True,
-                    fg=typer.colors.YELLOW)
+        typer.secho("warning: the Prefect server did not answer; the next sweep (within a minute) starts the case",
+                    err=True, fg=typer.colors.YELLOW)
 
 
 @app.command()
 def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print the full record as JSON.")) -> None:
     """Show a case: state, what it waits on, deadlines and history."""
-    from aftersales.cases.store import case_view
+    from aftersales.cases.view import case_view
     from aftersales.runtime.db import create_schema
 
     try:

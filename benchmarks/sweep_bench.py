@@ -80,7 +80,7 @@ def populate(n: int, execution: int, history: int, now: datetime, seed: int, lat
     from aftersales.config.policy import get_policy
     from aftersales.rules.escalation import GateClock, due_action
     from aftersales.runtime.db import session_scope
-    from aftersales.sla.deadlines import due, remind_time
+    from aftersales.sla.deadlines import due, gate_due_at, remind_time
     from models import Case, CaseEvent, Gate, Notification
 
     rng = random.Random(seed)
@@ -114,12 +114,14 @@ def populate(n: int, execution: int, history: int, now: datetime, seed: int, lat
                 deadline = due(policy, opened, policy.gate_deadline(kind, urgent=False))
                 remind_at = remind_time(policy, opened, deadline, urgent=False)
                 key = "triage" if kind == "repair.triage" else "execution#1.1"
-                session.add(Gate(
+                gate = Gate(
                     case_id=case.id, key=key, kind=kind,
                     input_model="TriageInput" if kind == "repair.triage" else "ExecutionInput",
                     assignee_role=policy.gate(kind).role, opened_at=opened, deadline_at=deadline,
                     remind_at=remind_at, context={"summary": [{"label": "产品型号", "value": case.product_model}]},
-                ))
+                )
+                gate.due_at = gate_due_at(policy, gate)  # as open_gate stores it
+                session.add(gate)
                 if kind == "repair.execution":
                     # Already offered a spare unit by an earlier sweep: what every later sweep sees.
                     session.add(CaseEvent(case_id=case.id, key="spare_unit", kind="spare_unit",

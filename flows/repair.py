@@ -8,10 +8,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from aftersales.config.policy import get_policy
-from aftersales.messaging.summaries import row, say
+from aftersales.messaging.summaries import row
 from aftersales.rules.repair import fee_route
 from aftersales.rules.warranty import decide_warranty
 from aftersales.sla.deadlines import local_text
+from models.case import CaseSnapshot
 from models.inputs import (
     AcceptanceInput,
     AgeingInput,
@@ -32,21 +33,23 @@ from models.requests import CaseRef
 from tasks.gates import ask
 from tasks.records import (
     attach_flow_run,
+    close_case,
     load_case,
     notify_customer,
     notify_roles,
-    publish_record,
     record_step,
     set_case,
 )
 
+Case = CaseSnapshot[None]
 
-def staff_summary(case: dict[str, Any], **extra: Any) -> list[dict[str, str]]:
+
+def staff_summary(case: Case, **extra: Any) -> list[dict[str, str]]:
     """What staff need to act, and no more: no customer phone or address in messages (000:69, 004:103)."""
-    rows = [row(case, "product_model", case["product_model"]),
-            row(case, "serial_number", case["serial_number"] or "-"),
-            row(case, "problem_description", case["problem_description"]),
-            row(case, "urgency", "urgent" if case["urgent"] else "normal")]
+    rows = [row(case, "product_model", case.product_model),
+            row(case, "serial_number", case.serial_number or "-"),
+            row(case, "problem_description", case.problem_description),
+            row(case, "urgency", "urgent" if case.urgent else "normal")]
     rows += [row(case, field, value) for field, value in extra.items()]
     return rows
 
@@ -58,70 +61,60 @@ def repair(ref: CaseRef) -> str:
     log = get_run_logger()
     policy = get_policy()
     number = ref.case_number
-    case = load_case(number)
+    case: Case = load_case(number)
     attach_flow_run(number)
-    record_step(case["id"], "flow_started", "flow_started", "repair procedure started")
-    notify_customer(number, "received",
-                    say(f"我们已收到您的报修,案件编号 {number}", f"We received your repair request {number}"),
-                    {"zh": ["售后服务人员将尽快与您联系。"], "en": ["Our service team will contact you shortly."]})
+    record_step(case.id, "flow_started", "flow_started", "repair procedure started")
+    notify_customer(number, "received", "repair.received")
 
     # Triage: severity, complexity, warranty and man-made damage (spec §1.4, F2:13-15).
     triage = ask(case, "triage", "repair.triage", TriageInput, staff_summary(case))
     warranty = decide_warranty(
-        purchase_date=case["purchase_date"], today=case["opened_at"].date(), months=policy.warranty.months,
+        purchase_date=case.purchase_date, today=case.opened_at.date(), months=policy.warranty.months,
         man_made_damage=triage.man_made_damage,
         man_made_is_customer_responsibility=policy.warranty.man_made_damage_is_customer_responsibility,
         override=triage.warranty,
     )
     warranty_value = "in_warranty" if warranty.in_warranty else "out_of_warranty"
-    set_case(number, urgent=triage.urgent or case["urgent"],
+    set_case(number, urgent=triage.urgent or case.urgent,
              data={"warranty": warranty_value, "customer_responsibility": warranty.customer_responsibility,
                    "complexity": triage.complexity})
     case = load_case(number)
-    record_step(case["id"], "warranty", "decision", f"warranty: {warranty_value}; " + "; ".join(warranty.reasons))
+    record_step(case.id, "warranty", "decision", f"warranty: {warranty_value}; " + "; ".join(warranty.reasons))
 
     mode = _remote_first(case, triage)
     if mode != "remote":
         plan = _agree_plan(case, warranty.customer_responsibility, warranty_value)
         if plan is None:
-            set_case(number, status="declined", closed=True)
-            record_step(case["id"], "declined", "closed", "repair not agreed: case closed without repair")
-            publish_record(number)
-            return "declined"
+            return close_case(number, "declined", "repair not agreed: case closed without repair")
         mode = plan.mode
     if not _work_until_accepted(case, mode):
-        set_case(number, status="unrepairable", closed=True)
-        publish_record(number)
-        return "unrepairable"
+        return close_case(number, "unrepairable", "not repaired to the customer's acceptance: referred to the manager")
     _after_care(case)
-    set_case(number, status="closed", closed=True)
-    record_step(case["id"], "closed", "closed", "case closed: complete record kept")
-    publish_record(number)
     log.info("repair case %s closed", number)
-    return "closed"
+    return close_case(number, "closed", "case closed: complete record kept")
 
 
-def _remote_first(case: dict[str, Any], triage: TriageInput) -> str:
+def _remote_first(case: Case, triage: TriageInput) -> str:
     """Try remote diagnosis first when policy and triage allow (spec §1.5)."""
     if not (get_policy().step_enabled("repair", "remote_first") and triage.remote_possible):
         return "undecided"
     remote = ask(case, "remote_diagnosis", "repair.remote_diagnosis", RemoteDiagnosisInput, staff_summary(case))
-    record_step(case["id"], "remote_diagnosis", "decision",
+    record_step(case.id, "remote_diagnosis", "decision",
                 f"remote diagnosis: {'solved' if remote.solved else 'not solved'} — {remote.diagnosis}")
     return "remote" if remote.solved else "undecided"
 
 
-def _agree_plan(case: dict[str, Any], customer_pays: bool, warranty_value: str) -> RepairPlanInput | None:
+def _agree_plan(case: Case, customer_pays: bool, warranty_value: str) -> RepairPlanInput | None:
     """The engineer's plan, then finance, GM and customer approvals as the fee requires (F2:428-433)."""
     policy = get_policy()
-    number = case["number"]
+    number = case.number
     for attempt in range(1, 4):
         plan = ask(case, f"plan#{attempt}", "repair.plan", RepairPlanInput,
                    staff_summary(case, warranty=warranty_value))
         route = fee_route(customer_responsibility=customer_pays, fee=plan.fee,
                           fee_needs_finance_audit=policy.repair.fee_needs_finance_audit,
                           free_repair_needs_gm=policy.repair.free_repair_needs_gm)
-        record_step(case["id"], f"plan#{attempt}", "decision",
+        record_step(case.id, f"plan#{attempt}", "decision",
                     f"plan ({plan.mode}, fee {plan.fee:.2f}): {route.reason}", data=plan.model_dump(mode="json"))
         fee = plan.fee
         approved = True
@@ -139,39 +132,35 @@ def _agree_plan(case: dict[str, Any], customer_pays: bool, warranty_value: str) 
                             [row(case, "plan", plan.plan), row(case, "repair_mode", plan.mode),
                              row(case, "fee", f"{fee:.2f}")])
                 if not quote.accept:
-                    declined = say("您已拒绝维修方案,案件关闭。", "You declined the repair plan; the case is closed.")
-                    notify_customer(number, "declined", declined, {})
+                    notify_customer(number, "declined", "repair.declined")
                     return None
             if not approved:
-                record_step(case["id"], f"plan#{attempt}:refused", "decision",
+                record_step(case.id, f"plan#{attempt}:refused", "decision",
                             f"{approval} refused: plan goes back to the engineer")
                 break
         if approved:
             set_case(number, data={"repair_mode": plan.mode, "fee": fee, "plan": plan.plan})
             if plan.appointment:
-                notify_customer(number, f"scheduled#{attempt}", say("维修已安排", "Your repair is scheduled"),
-                                {"zh": [f"时间地点:{plan.appointment}"], "en": [f"When and where: {plan.appointment}"]})
+                notify_customer(number, f"scheduled#{attempt}", "repair.scheduled", {"appointment": plan.appointment})
             return plan
-    record_step(case["id"], "plan:exhausted", "decision", "no plan approved after 3 attempts")
+    record_step(case.id, "plan:exhausted", "decision", "no plan approved after 3 attempts")
     return None
 
 
-def _work_until_accepted(case: dict[str, Any], mode: str) -> bool:
+def _work_until_accepted(case: Case, mode: str) -> bool:
     """Repair (on site, send-in or factory return) until the customer signs acceptance (F1:16, F2:282)."""
-    number = case["number"]
+    number = case.number
     for work_round in range(1, 4):
         if mode == "factory_return":
             if not _factory_return(case, work_round):
                 return False
         elif mode != "remote" or work_round > 1:
             _execute(case, work_round)
-        please = {"zh": ["请通过邮件中的链接确认验收。"], "en": ["Please confirm acceptance from the link we sent."]}
-        repaired = say("您的产品已修复", "Your product has been repaired")
-        notify_customer(number, f"repaired#{work_round}", repaired, please)
+        notify_customer(number, f"repaired#{work_round}", "repair.repaired")
         acceptance = ask(case, f"acceptance#{work_round}", "repair.acceptance", AcceptanceInput,
-                         [row(case, "product_model", case["product_model"]),
-                          row(case, "problem_description", case["problem_description"])])
-        record_step(case["id"], f"acceptance#{work_round}", "sign_off",
+                         [row(case, "product_model", case.product_model),
+                          row(case, "problem_description", case.problem_description)])
+        record_step(case.id, f"acceptance#{work_round}", "sign_off",
                     f"customer {'accepted' if acceptance.accepted else 'did not accept'} ({acceptance.signature_name})")
         if acceptance.accepted:
             return True
@@ -179,80 +168,73 @@ def _work_until_accepted(case: dict[str, Any], mode: str) -> bool:
     return False
 
 
-def _execute(case: dict[str, Any], work_round: int) -> None:
+def _execute(case: Case, work_round: int) -> None:
     """On-site or send-in repair with progress reports until done (F2:279-280, §2.5 steps 12-18)."""
     policy = get_policy()
-    spare_due = case["opened_at"] + timedelta(hours=policy.repair.sla["spare_unit_after"].amount)
+    spare_due = case.opened_at + timedelta(hours=policy.repair.sla["spare_unit_after"].amount)
     for report in range(1, 50):
         execution = ask(case, f"execution#{work_round}.{report}", "repair.execution", ExecutionInput,
-                        staff_summary(case, plan=case["data"].get("plan", "-"),
+                        staff_summary(case, plan=case.data.get("plan", "-"),
                                       deadline=f"spare unit if not fixed by {local_text(spare_due, policy)}"))
-        record_step(case["id"], f"execution#{work_round}.{report}", "progress", execution.work_done,
+        record_step(case.id, f"execution#{work_round}.{report}", "progress", execution.work_done,
                     data=execution.model_dump(mode="json"))
         if execution.done:
             return
-        notify_customer(case["number"], f"progress#{work_round}.{report}", say("维修进度", "Repair progress"),
-                        {"zh": [execution.work_done], "en": [execution.work_done]})
+        notify_customer(case.number, f"progress#{work_round}.{report}", "repair.progress",
+                        {"work_done": execution.work_done})
 
 
-def _factory_return(case: dict[str, Any], work_round: int) -> bool:
+def _factory_return(case: Case, work_round: int) -> bool:
     """Factory-return repair: FORM-MA-076, warehouse, FORM-MA-077, ageing, QA test (F2:431-443)."""
     policy = get_policy()
-    number = case["number"]
+    number = case.number
     if work_round == 1:
-        record_step(case["id"], "form-ma-076", "form", "返修申请单 FORM-MA-076 filled",
+        record_step(case.id, "form-ma-076", "form", "返修申请单 FORM-MA-076 filled",
                     data={"form": f"/cases/{number}/forms/FORM-MA-076"})
-        notify_roles(number, "form-ma-076", policy.notify_on_factory_return,
-                     say(f"返修申请单 {number}", f"Return-repair application {number}"),
-                     {"zh": [f"产品 {case['product_model']}: {case['problem_description']}"],
-                      "en": [f"Product {case['product_model']}: {case['problem_description']}"]})
+        notify_roles(number, "form-ma-076", policy.notify_on_factory_return, "repair.form_ma_076",
+                     {"product_model": case.product_model, "problem": case.problem_description})
         receipt = ask(case, "warehouse_receipt", "repair.warehouse_receipt", WarehouseReceiptInput,
                       staff_summary(case))
-        record_step(case["id"], "warehouse_receipt", "receipt", f"received into warehouse, {receipt.receipt_number}")
+        record_step(case.id, "warehouse_receipt", "receipt", f"received into warehouse, {receipt.receipt_number}")
         if receipt.needs_quality_judgement:
-            notify_roles(number, "quality-judgement", ["quality_inspection"],
-                         say("返修品需品质判定", "Returned unit needs a quality judgement"), {})
+            notify_roles(number, "quality-judgement", ["quality_inspection"], "repair.quality_judgement")
     for qa_round in range(1, policy.repair.max_qa_rounds + 1):
         tag = f"{work_round}.{qa_round}"
         record = ask(case, f"repair_record#{tag}", "repair.repair_record", RepairRecordInput, staff_summary(case))
-        record_step(case["id"], f"form-ma-077#{tag}", "form", f"返修品维修记录表 FORM-MA-077: {record.work_done}",
+        record_step(case.id, f"form-ma-077#{tag}", "form", f"返修品维修记录表 FORM-MA-077: {record.work_done}",
                     data={"form": f"/cases/{number}/forms/FORM-MA-077", **record.model_dump(mode="json")})
         set_case(number, data={"repair_record": record.model_dump(mode="json")})
         if policy.step_enabled("repair", "ageing"):
-            notify_roles(number, f"before-ageing#{tag}", ["quality_inspection"],
-                         say("老化前通知", "Ageing about to start"),
-                         {"zh": [f"第 {qa_round} 次维修后的老化,请检查是否符合老化要求(F2:439)。"],
-                          "en": [f"Ageing after repair attempt {qa_round}: check it meets the ageing standard."]})
+            notify_roles(number, f"before-ageing#{tag}", ["quality_inspection"], "repair.before_ageing",
+                         {"qa_round": qa_round})
             ageing = ask(case, f"ageing#{tag}", "repair.ageing", AgeingInput, staff_summary(case))
             outcome = "passed" if ageing.passed else "failed"
-            record_step(case["id"], f"ageing#{tag}", "test", f"ageing {ageing.hours} h: {outcome}")
+            record_step(case.id, f"ageing#{tag}", "test", f"ageing {ageing.hours} h: {outcome}")
             if not ageing.passed:
                 continue
         qa = ask(case, f"qa_test#{tag}", "repair.qa_test", QATestInput, staff_summary(case))
         outcome = "passed" if qa.passed else "failed"
-        record_step(case["id"], f"qa_test#{tag}", "test", f"QA full-function test {outcome}: {qa.report}")
+        record_step(case.id, f"qa_test#{tag}", "test", f"QA full-function test {outcome}: {qa.report}")
         if qa.passed:
             notify_roles(number, f"repair-complete#{work_round}", ["sales_rep", "customer_service"],
-                         say("返修完成", "Factory repair complete"), {})
+                         "repair.factory_repair_complete")
             return True
-    record_step(case["id"], f"qa:exhausted#{work_round}", "decision",
+    record_step(case.id, f"qa:exhausted#{work_round}", "decision",
                 f"QA failed {policy.repair.max_qa_rounds} times: referred to the after-sales manager")
-    notify_roles(number, f"unrepairable#{work_round}", ["after_sales_manager"],
-                 say("返修多次未通过QA", "Repair failed QA repeatedly"),
-                 {"zh": ["请决定换货或退货(三包)。"], "en": ["Please decide on exchange or refund (三包)."]})
+    notify_roles(number, f"unrepairable#{work_round}", ["after_sales_manager"], "repair.unrepairable")
     return False
 
 
-def _after_care(case: dict[str, Any]) -> None:
+def _after_care(case: Case) -> None:
     """Satisfaction survey and the follow-up visit 5-7 days after hand-over (F1:17, F2:57-61)."""
     policy = get_policy()
     if policy.step_enabled("repair", "satisfaction_survey"):
-        survey = ask(case, "survey", "repair.survey", SurveyInput, [row(case, "product_model", case["product_model"])])
-        record_step(case["id"], "survey", "survey", f"satisfaction {survey.score}/5 {survey.comment}".strip())
-        set_case(case["number"], data={"satisfaction": survey.score})
+        survey = ask(case, "survey", "repair.survey", SurveyInput, [row(case, "product_model", case.product_model)])
+        record_step(case.id, "survey", "survey", f"satisfaction {survey.score}/5 {survey.comment}".strip())
+        set_case(case.number, data={"satisfaction": survey.score})
     if policy.step_enabled("repair", "follow_up_visit"):
         window = policy.repair.follow_up_visit_days
         visit = ask(case, "follow_up", "repair.follow_up", FollowUpInput,
                     staff_summary(case, deadline=f"visit {window.earliest}-{window.latest} days after hand-over"))
-        record_step(case["id"], "follow_up", "follow_up",
+        record_step(case.id, "follow_up", "follow_up",
                     f"follow-up {'done' if visit.contacted else 'attempted'} on {visit.visited_on}: {visit.notes}")

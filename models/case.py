@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import EmailStr, ValidationInfo, field_validator, model_validator
-from pydantic import Field as PydanticField
+from pydantic import BaseModel, EmailStr, ModelWrapValidatorHandler, field_validator, model_validator
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import JSONType, UTCDateTime, utcnow
 
-Procedure = Literal["repair", "return", "exchange", "complaint", "dispatch", "recall"]
 Channel = Literal["hotline", "website", "app", "email", "online_chat", "in_person", "letter", "agent", "other"]
 Language = Literal["zh", "en"]
 
@@ -32,102 +30,30 @@ class CaseBase(SQLModel):
     language: str = Field(default="zh", max_length=5)
 
 
-ComplaintCategory = Literal[
-    "quality_safety", "consumer_rights", "major_service_error", "serious_grievance",  # F1:200-202, 004:407
-    # 004:419-429
-    "non_quality", "staff_neglect", "staff_attitude", "slow_return_repair", "repair_price", "repair_quality",
-    "product_quality", "other",
-]
-
-
-class ComplaintDetails(SQLModel):
-    """The fields of 客户抱怨处理表 (004:461) beyond the registration fields."""
-
-    category: ComplaintCategory
-    customer_demand: str = Field(min_length=1, max_length=2000, description="What the customer asks for")
-    order_number: str | None = Field(default=None, max_length=60)
-    ship_date: date | None = None
-    quantity: int | None = Field(default=None, ge=0)
-    defective_quantity: int | None = Field(default=None, ge=0)
-    overseas: bool = Field(default=False, description="Overseas customer: 7-day closing limit (004:485)")
-
-    @model_validator(mode="after")
-    def _defects_within_quantity(self) -> ComplaintDetails:
-        counted = self.quantity is not None and self.defective_quantity is not None
-        if counted and self.defective_quantity > self.quantity:  # type: ignore[operator]
-            raise ValueError("defective_quantity cannot exceed quantity")
-        if self.ship_date is not None and self.ship_date > date.today():
-            raise ValueError("ship_date lies in the future")
-        return self
-
-
-ProofKind = Literal["purchase_voucher", "photo", "delivery_confirmation", "invoice"]
-
-
-class Proof(SQLModel):
-    """A piece of evidence, by reference (a file id or URL in the company's document store)."""
-
-    kind: ProofKind
-    ref: str = Field(min_length=1, max_length=500)
-
-
-class GoodsClaim(SQLModel):
-    """A return or exchange request: delivery, order, reason and proof (spec §3.5 step 2, F1:316, F1:318)."""
-
-    delivered_on: date
-    order_number: str = Field(min_length=1, max_length=60)
-    quantity: int = Field(default=1, ge=1, le=10_000)
-    reason: Literal["defect", "no_reason", "not_as_described", "transit_damage", "still_failing"]
-    unused: bool = False
-    packaging_complete: bool = True
-    proofs: list[Proof] = Field(default_factory=list)
-    goods_category: Literal["durable", "fresh", "non_fresh"] = "durable"  # F1:318 grocery profile
-    signed_at: datetime | None = Field(default=None, description="When the delivery was signed for (F1:318)")
-    returns_on_this_order: int = Field(default=0, ge=0, description="Earlier returns on the order (F1:318)")
-
-    @field_validator("delivered_on")
-    @classmethod
-    def _delivered_in_the_past(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError("delivery date lies in the future")
-        return value
-
-
 class CaseCreate(CaseBase):
-    """What a caller sends to open a case; validated strictly (422 names the field)."""
+    """What a caller sends to open a case; validated strictly (422 names the field).
+
+    `procedure` names a registered procedure; its typed facts come in the request block its declaration
+    names (`goods`, `complaint`, ...) and are validated by its facts model, errors located under that block.
+    """
 
     # "   " is not a name: strip first, so min_length rejects blank text.
     model_config = {"str_strip_whitespace": True}  # type: ignore[assignment]
 
-    procedure: Procedure = "repair"
+    procedure: str = Field(default="repair", max_length=20)
     channel: Channel = "hotline"  # type: ignore[assignment]
     language: Language = "zh"  # type: ignore[assignment]
     customer_email: EmailStr | None = None  # type: ignore[assignment]
     urgent: bool = False
     reported_at: datetime | None = None
-    # validate_default: a missing block is checked too (it is required for its procedure).
-    complaint: ComplaintDetails | None = PydanticField(default=None, validate_default=True)
-    goods: GoodsClaim | None = PydanticField(default=None, validate_default=True)
+    facts: dict[str, Any] | None = Field(default=None, description="The procedure's typed facts, validated.")
 
-    @field_validator("goods")
+    @model_validator(mode="wrap")
     @classmethod
-    def _goods_for_returns_only(cls, value: GoodsClaim | None, info: ValidationInfo) -> GoodsClaim | None:
-        procedure = info.data.get("procedure")
-        if procedure in ("return", "exchange") and value is None:
-            raise ValueError(f"a {procedure} needs its goods details (delivered_on, order_number, reason)")
-        if procedure not in ("return", "exchange") and value is not None:
-            raise ValueError("goods details belong to procedures 'return' and 'exchange' only")
-        return value
+    def _procedure_and_facts(cls, data: Any, handler: ModelWrapValidatorHandler[CaseCreate]) -> CaseCreate:
+        from models.facts import split_facts
 
-    @field_validator("complaint")
-    @classmethod
-    def _complaint_details(cls, value: ComplaintDetails | None, info: ValidationInfo) -> ComplaintDetails | None:
-        procedure = info.data.get("procedure")
-        if procedure == "complaint" and value is None:
-            raise ValueError("a complaint needs its details (category, customer_demand)")
-        if procedure != "complaint" and value is not None:
-            raise ValueError("complaint details belong to procedure 'complaint' only")
-        return value
+        return split_facts(cls, data, handler)
 
     @field_validator("purchase_date")
     @classmethod
@@ -135,6 +61,13 @@ class CaseCreate(CaseBase):
         if value is not None and value > date.today():
             raise ValueError("purchase date lies in the future")
         return value
+
+    def typed_facts(self) -> Any:
+        """The facts as the procedure's model (None for a procedure without a facts block)."""
+        from aftersales.procedures.registry import get
+
+        model = get(self.procedure).facts_model
+        return model.model_validate(self.facts) if model is not None and self.facts is not None else None
 
 
 class Case(CaseBase, table=True):
@@ -178,3 +111,25 @@ class CaseEventPublic(SQLModel):
     actor: str
     summary: str
     data: dict[str, Any]
+
+
+F = TypeVar("F")
+
+
+class CaseSnapshot(BaseModel, Generic[F]):
+    """What a flow reads of its case, typed: no customer contact data (000:69, 004:103)."""
+
+    id: int
+    number: str
+    procedure: str
+    language: str
+    urgent: bool
+    channel: str
+    product_model: str
+    serial_number: str | None
+    problem_description: str
+    purchase_date: date | None
+    opened_at: datetime
+    reported_at: datetime
+    data: dict[str, Any]
+    facts: F

@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from aftersales.gates import lifecycle as gates
 from aftersales.gates.resume import pause_key
 from aftersales.messaging.labels import label
+from models.case import CaseSnapshot
 from models.inputs import GateInput
 from tasks.retry import only_transient
 
@@ -34,7 +35,7 @@ def notify_gate(gate_id: int) -> int:
 @task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
 def escalate_to_top(gate_id: int, reason: str) -> bool:
     """Send the gate to the top of its ladder at once (categories that escalate immediately)."""
-    from aftersales.sla.sweep import escalate_to_top as escalate
+    from aftersales.sla.sweep import escalate_to_top as escalate  # the sweep imports the gates: load it late
 
     return escalate(gate_id, reason)
 
@@ -45,7 +46,7 @@ def record_flow_answer(gate_id: int, answer: dict[str, Any]) -> None:
     gates.record_flow_answer(gate_id, answer)
 
 
-def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
+def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
         *, assignee_person: str | None = None, escalate_reason: str | None = None) -> T:
     """Open a gate, tell its assignees, and wait durably for the typed answer (from a link or the Prefect UI).
 
@@ -53,17 +54,17 @@ def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list
     the flow from the top after a resume sends nothing twice and never suspends on an answered gate.
     """
     run_id = flow_run.get_id()
-    gate_id = open_gate(case["id"], key, kind, model.__name__, run_id, summary, assignee_person)
+    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person)
     notify_gate(gate_id)
     if escalate_reason:
         escalate_to_top(gate_id, escalate_reason)
     recorded = gates.recorded_answer(gate_id)
     if recorded is not None:
         return model.model_validate(recorded)
-    title = label("gates", kind, case["language"])
+    title = label("gates", kind, case.language)
     lines = "\n".join(f"- **{row['label']}**: {row['value']}" for row in summary)
     answer = suspend_flow_run(
-        wait_for_input=model.with_initial_data(description=f"### {case['number']} · {title}\n\n{lines}"),
+        wait_for_input=model.with_initial_data(description=f"### {case.number} · {title}\n\n{lines}"),
         key=pause_key(key),
         timeout=None,
     )
@@ -71,6 +72,6 @@ def ask(case: dict[str, Any], key: str, kind: str, model: type[T], summary: list
     return model.model_validate(answer.model_dump())
 
 
-def answerer(case: dict[str, Any], key: str) -> str | None:
+def answerer(case: CaseSnapshot[Any], key: str) -> str | None:
     """The person who answered a case's gate from their link (e.g. the complaint's dedicated handler)."""
-    return gates.answered_person(case["id"], key)
+    return gates.answered_person(case.id, key)

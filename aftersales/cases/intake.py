@@ -1,32 +1,35 @@
-"""Checks on a new case that need configuration (catalogue, proof rules): problems as (field path, message)."""
+"""Intake: the checks a new case must pass beyond its types, then registration and the start of its flow."""
 
 from __future__ import annotations
 
-from aftersales.config.catalogue import product
-from models import CaseCreate
+from aftersales.cases.launch import start_flow
+from aftersales.cases.store import open_case
+from aftersales.errors import RuleViolation
+from aftersales.procedures import registry
+from aftersales.procedures.registry import Problem
+from models import Case, CaseCreate
 
 
-def _profile_categories(name: str) -> tuple[str, ...]:
-    from aftersales.config.settings import get_settings
-    from aftersales.rules.eligibility import load_profiles
+class IntakeRefused(RuleViolation):
+    """A request that may not be stored, with each problem's field path and message."""
 
-    profile = load_profiles(get_settings().eligibility_file).get(name)
-    return tuple(profile.goods_categories) if profile else ()
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{'.'.join(loc)}: {msg}" for loc, msg in problems))
+        self.problems = problems
 
 
-def request_problems(request: CaseCreate) -> list[tuple[list[str], str]]:
-    """What is wrong with a request beyond its types; empty when it may be stored."""
-    problems: list[tuple[list[str], str]] = []
-    if request.procedure in ("return", "exchange") and request.goods is not None:
-        item = product(request.product_model)
-        if item is None:
-            problems.append((["product_model"], f"unknown product {request.product_model!r} (not in the catalogue)"))
-        elif request.goods.goods_category not in _profile_categories(item.profile):
-            problems.append((["goods", "goods_category"],
-                             f"{request.goods.goods_category!r} goods are not covered by profile {item.profile!r}"))
-        kinds = {p.kind for p in request.goods.proofs}
-        if "purchase_voucher" not in kinds:  # F1:316(3): no legal purchase voucher, no return or exchange
-            problems.append((["goods", "proofs"], "a purchase voucher (purchase_voucher) is required (F1:316(3))"))
-        if request.goods.reason in ("defect", "transit_damage", "still_failing") and "photo" not in kinds:
-            problems.append((["goods", "proofs"], "photos of the problem (photo) are required (F1:318 三、)"))
-    return problems
+def request_problems(request: CaseCreate) -> list[Problem]:
+    """What is wrong with a request beyond its types (the procedure's own checks); empty when it may be stored."""
+    procedure = registry.get(request.procedure)
+    facts = request.typed_facts()
+    return [problem for check in procedure.intake_checks for problem in check(request, facts)]
+
+
+def register_case(request: CaseCreate, *, start: bool = True) -> tuple[Case, str | None]:
+    """Store the case (IntakeRefused and nothing stored when a check fails) and start its flow run."""
+    problems = request_problems(request)
+    if problems:
+        raise IntakeRefused(problems)
+    case = open_case(request)
+    assert case.number is not None
+    return case, start_flow(case.number) if start else None

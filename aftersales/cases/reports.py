@@ -13,6 +13,7 @@ from aftersales.config.policy import get_policy
 from aftersales.messaging.delivery import deliver
 from aftersales.messaging.labels import label
 from aftersales.messaging.recipients import role_recipients
+from aftersales.procedures import registry
 from aftersales.rules.complaint_stats import (
     ComplaintFact,
     MonthlyStats,
@@ -26,8 +27,6 @@ from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from models import Case, CaseEvent, Escalation
 
-# Who reads the report: the after-sales manager, quality (who decides responsibility, 004:467) and the GM.
-REPORT_ROLES = ["after_sales_manager", "quality_inspection", "general_manager"]
 TEMPLATE = "complaint_report"
 
 
@@ -121,7 +120,7 @@ def monthly_complaint_report(today: date | None = None, *, send: bool = True) ->
     first, last = previous_month(today or company_today())
     stats = summarise(complaint_facts(first, last), month_label(first))
     if send:
-        for person in role_recipients(REPORT_ROLES):
+        for person in role_recipients(list(registry.get("complaint").report_roles)):
             # One key per month and person: a re-run (retry, manual run) sends nothing twice.
             deliver(key=f"complaint-report:{stats.month}:{person.person_id}", case_id=None, template=TEMPLATE,
                     recipient=person.person_id, language=person.language,

@@ -1,4 +1,4 @@
-"""Cases: opening, history lines, and the read model shown over HTTP and on the command line."""
+"""Cases in the database: opening with a unique number, reading, changing, and their history lines."""
 
 from __future__ import annotations
 
@@ -6,32 +6,33 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from aftersales.config.policy import get_policy
 from aftersales.errors import NotFound
-from aftersales.rules.repair import case_number
+from aftersales.procedures import registry
+from aftersales.rules.numbering import case_number
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
-from models import Case, CaseCreate, CaseEvent, Escalation, Gate, Notification
-from models.case import CaseBase
+from models import Case, CaseCreate, CaseEvent
+from models.case import CaseBase, CaseSnapshot
 
 
 def open_case(request: CaseCreate, *, now: datetime | None = None) -> Case:
     """Register a case and give it a unique number (spec §1.3, F2:216)."""
     opened = now or clock.now()
-    fields = request.model_dump(exclude={"reported_at", "complaint", "goods"})
+    fields = request.model_dump(exclude={"reported_at", "facts"})
     data: dict[str, Any] = {"reported_at": (request.reported_at or opened).isoformat()}
-    if request.complaint is not None:
-        data["complaint"] = request.complaint.model_dump(mode="json")
-    if request.goods is not None:
-        data["goods"] = request.goods.model_dump(mode="json")
+    key = registry.get(request.procedure).facts_key
+    if key is not None and request.facts is not None:
+        data[key] = request.facts  # stored under its request block's name, as the flows and pages read it
     return _insert_case(fields, data, opened)
 
 
 def open_child_case(parent_number: str, procedure: str, origin: str, *, extra: dict[str, Any] | None = None,
-                    complaint: dict[str, Any] | None = None) -> Case:
+                    facts: dict[str, Any] | None = None) -> Case:
     """Open a case linked to another (a complaint's repair, a rejected complaint reopened, 004:473), once per origin."""
     with session_scope() as session:
         parent = get_case(session, parent_number)
@@ -41,8 +42,9 @@ def open_child_case(parent_number: str, procedure: str, origin: str, *, extra: d
     extra = {**(extra or {}), "origin": origin}
     fields = {k: getattr(parent, k) for k in CaseBase.model_fields}
     data: dict[str, Any] = {"reported_at": clock.now().isoformat(), "parent_number": parent_number, **(extra or {})}
-    if complaint is not None:
-        data["complaint"] = complaint
+    key = registry.get(procedure).facts_key
+    if key is not None and facts is not None:
+        data[key] = facts
     return _insert_case({**fields, "procedure": procedure, "urgent": parent.urgent}, data, clock.now(),
                         parent_case_id=parent.id)
 
@@ -56,7 +58,7 @@ def _insert_case(fields: dict[str, Any], data: dict[str, Any], opened: datetime,
         assert case.id is not None
         # The date in the number is the company's date, not UTC's (03:00 in Shanghai is still 'yesterday' in UTC).
         local_day = opened.astimezone(ZoneInfo(get_policy().calendar.timezone)).strftime("%Y%m%d")
-        case.number = case_number(case.procedure, local_day, case.id)
+        case.number = case_number(registry.get(case.procedure).prefix, local_day, case.id)
         session.add(
             CaseEvent(
                 case_id=case.id, key="opened", kind="opened", actor=f"channel:{case.channel}",
@@ -100,8 +102,8 @@ def record_event(
 
 
 def update_case(number: str, *, status: str | None = None, data: dict[str, Any] | None = None,
-                flow_run_id: str | None = None, closed: bool = False) -> Case:
-    """Change a case's status or merge keys into its data."""
+                flow_run_id: str | None = None, urgent: bool | None = None, closed: bool = False) -> Case:
+    """Change a case's status or urgency, merge keys into its data, or close it."""
     with session_scope() as session:
         case = get_case(session, number)
         if status:
@@ -110,61 +112,26 @@ def update_case(number: str, *, status: str | None = None, data: dict[str, Any] 
             case.data = {**case.data, **data}
         if flow_run_id:
             case.flow_run_id = flow_run_id
+        if urgent is not None:
+            case.urgent = urgent
         if closed and case.closed_at is None:
             case.closed_at = clock.now()
         session.add(case)
     return case
 
 
-def case_view(number: str) -> dict[str, Any]:
-    """Everything about a case: state, waiting gates with deadlines, history, escalations, messages."""
+def snapshot(number: str, facts_model: type[BaseModel] | None = None) -> CaseSnapshot[Any]:
+    """The case as a flow reads it: typed registration fields and the procedure's typed facts."""
     with session_scope() as session:
         case = get_case(session, number)
-        gates = session.exec(select(Gate).where(Gate.case_id == case.id).order_by(col(Gate.id))).all()
-        events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(col(CaseEvent.at),
-                                                                                               col(CaseEvent.id))).all()
-        escalations = session.exec(select(Escalation).where(Escalation.case_id == case.id)).all()
-        notes = session.exec(select(Notification).where(Notification.case_id == case.id)
-                             .order_by(col(Notification.id))).all()
-    waiting = [g for g in gates if g.status == "waiting"]
-    return {
-        "number": case.number,
-        "procedure": case.procedure,
-        "status": case.status,
-        "opened_at": case.opened_at.isoformat(),
-        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
-        "flow_run_id": case.flow_run_id,
-        "product_model": case.product_model,
-        "serial_number": case.serial_number,
-        "urgent": case.urgent,
-        "parent_case_id": case.parent_case_id,
-        "data": case.data,
-        "current_gate": _gate_json(waiting[0]) if waiting else None,
-        "waiting_gates": [_gate_json(g) for g in waiting],
-        "gates": [_gate_json(g) for g in gates],
-        "history": [
-            {"at": e.at.isoformat(), "key": e.key, "kind": e.kind, "actor": e.actor, "summary": e.summary,
-             "data": e.data}
-            for e in events
-        ],
-        "escalations": [
-            {"at": x.at.isoformat(), "gate_id": x.gate_id, "rung": x.rung, "from_role": x.from_role,
-             "to_role": x.to_role, "reason": x.reason, "told": x.told}
-            for x in escalations
-        ],
-        "notifications": [
-            {"template": n.template, "recipient": n.recipient, "channel": n.channel, "status": n.status,
-             "attempts": n.attempts, "subject": n.subject}
-            for n in notes
-        ],
-    }
-
-
-def _gate_json(gate: Gate) -> dict[str, Any]:
-    return {
-        "id": gate.id, "key": gate.key, "kind": gate.kind, "status": gate.status,
-        "assignee_role": gate.assignee_role, "assignee_person": gate.assignee_person, "rung": gate.rung,
-        "opened_at": gate.opened_at.isoformat(), "deadline_at": gate.deadline_at.isoformat(),
-        "answered_by": gate.answered_by, "answered_via": gate.answered_via,
-        "answered_at": gate.answered_at.isoformat() if gate.answered_at else None, "answer": gate.answer,
-    }
+    procedure = registry.get(case.procedure)
+    model = facts_model or procedure.facts_model
+    raw = case.data.get(procedure.facts_key) if procedure.facts_key else None
+    facts = model.model_validate(raw) if model is not None and raw is not None else None
+    assert case.id is not None and case.number is not None
+    return CaseSnapshot[Any](
+        id=case.id, number=case.number, procedure=case.procedure, language=case.language, urgent=case.urgent,
+        channel=case.channel, product_model=case.product_model, serial_number=case.serial_number,
+        problem_description=case.problem_description, purchase_date=case.purchase_date, opened_at=case.opened_at,
+        reported_at=datetime.fromisoformat(case.data.get("reported_at") or case.opened_at.isoformat()),
+        data=case.data, facts=facts)

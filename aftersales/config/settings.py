@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,13 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="Signs gate links; empty means a key kept in data_dir.")
     token_max_age_hours: int = Field(default=24 * 14, description="How long a gate link stays valid.")
     notify_attempts: int = Field(default=3, description="Sends tried before a message is marked failed.")
+    procedure_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra modules declaring procedures (comma-separated import paths).")
+
+    @field_validator("procedure_modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @property
     def effective_database_url(self) -> str:

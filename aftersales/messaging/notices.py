@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aftersales.messaging.delivery import deliver
 from aftersales.messaging.recipients import Recipient
+from aftersales.messaging.texts import notice_text
 
 
-def notice(case_id: int, key: str, people: list[Recipient], case_number: str | None, headline: dict[str, str],
-           lines: dict[str, list[str]]) -> int:
-    """Tell each person in their language (Chinese when no text in theirs); returns how many were sent."""
+def notice(case_id: int | None, key: str, people: list[Recipient], case_number: str | None, text: str,
+           context: dict[str, Any] | None = None) -> int:
+    """Tell each person, in their language, the notice `text` of templates/notices; returns how many were sent."""
     sent = 0
     for person in people:
-        lang = person.language if person.language in headline else "zh"
+        lang = person.language if person.language in ("zh", "en") else "zh"
+        rendered = notice_text(text, lang, {"number": case_number, **(context or {})})
         rows = deliver(key=f"{key}:{person.person_id}", case_id=case_id, template="case_notice",
                        recipient=person.person_id, language=lang,
                        context={"case_number": case_number, "customer_name": person.name,
-                                "headline": headline[lang], "lines": lines.get(lang, [])},
+                                "headline": rendered.headline, "lines": rendered.lines},
                        urls=person.urls)
         sent += sum(1 for r in rows if r.status == "sent")
     return sent

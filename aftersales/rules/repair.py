@@ -36,9 +36,3 @@ def fee_route(
     if fee_needs_finance_audit:
         paid = ("finance_audit", *paid)
     return FeeRoute(paid, "customer's responsibility: finance audits the fee, the customer confirms (F2:428-429)")
-
-
-def case_number(procedure: str, opened_on: str, sequence: int) -> str:
-    """A unique, readable case number such as RP-20261123-00042 (F2:216 unique service ticket)."""
-    prefixes = {"repair": "RP", "return": "RT", "exchange": "EX", "complaint": "CP", "dispatch": "DS", "recall": "RC"}
-    return f"{prefixes[procedure]}-{opened_on}-{sequence:05d}"

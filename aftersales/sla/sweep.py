@@ -1,4 +1,5 @@
-"""The sweep: reminders before deadlines, escalation at them, and retries of what did not get through."""
+"""The sweep: reminders before deadlines, escalation at them, the procedures' watchers, and retries of what
+did not get through (messages, resumes, flows that never started)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from aftersales.cases.launch import start_unstarted
 from aftersales.cases.store import record_event
 from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
@@ -17,12 +19,12 @@ from aftersales.errors import AftersalesError
 from aftersales.gates.lifecycle import notify_gate
 from aftersales.gates.resume import retry_resumes
 from aftersales.messaging.delivery import retry_failed
-from aftersales.messaging.notices import notice
 from aftersales.messaging.recipients import role_recipients
+from aftersales.procedures import registry
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
-from aftersales.sla.deadlines import calendar_for, due, gate_due_at, local_text, remind_time
+from aftersales.sla.deadlines import calendar_for, gate_due_at, local_text, remind_time
 from models import Case, Escalation, Gate, Notification
 
 log = logging.getLogger("aftersales.sla.sweep")
@@ -36,9 +38,14 @@ class SweepReport:
     escalated: list[int] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
     resent: int = 0
-    spare_unit_alerts: list[int] = field(default_factory=list)
-    overdue: list[int] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)  # cases whose flow had not started at intake
+    watched: dict[str, list[int]] = field(default_factory=dict)  # '<procedure>.<watcher>' -> cases acted on
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def spare_unit_alerts(self) -> list[int]:
+        """Repairs whose spare unit was offered in this sweep."""
+        return self.watched.get("repair.spare_unit_alerts", [])
 
 
 def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = True) -> SweepReport:
@@ -63,10 +70,17 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         except AftersalesError as exc:  # one bad gate must not stop the others
             log.error("gate %s: %s", gate.id, exc)
             report.errors.append(f"gate {gate.id}: {exc}")
-    report.spare_unit_alerts = spare_unit_alerts(waiting, at)
-    report.overdue = overdue_complaints(at)
+    for procedure in registry.procedures():
+        for watcher in procedure.watchers:
+            name = f"{procedure.name}.{watcher.__name__}"
+            try:
+                report.watched[name] = watcher(at)
+            except AftersalesError as exc:  # one failing watcher must not stop the others
+                log.error("%s: %s", name, exc)
+                report.errors.append(f"{name}: {exc}")
     if resume:
         report.resumed = retry_resumes()
+        report.started = start_unstarted(at)
     if resend:
         report.resent = retry_failed()
         report_failures()
@@ -98,61 +112,6 @@ def report_failures() -> int:
                              "attempts": row.attempts, "error": row.last_error or ""})
             told += 1
     return told
-
-
-def spare_unit_alerts(waiting: list[Gate], at: datetime) -> list[int]:
-    """Offer a spare unit once when a repair is still not done after the policy's time (PRODUCT.md: 12 h)."""
-    from models import CaseEvent
-
-    policy = get_policy()
-    limit = policy.repair.sla.get("spare_unit_after")
-    case_ids = {g.case_id for g in waiting if g.kind == "repair.execution"}
-    if limit is None or not case_ids:
-        return []
-    # Two queries for all repairs in work, not two per gate per minute (benchmarks/README.md).
-    with session_scope() as session:
-        in_work = session.exec(select(Case).where(col(Case.id).in_(case_ids))).all()
-        alerted_before = set(session.exec(select(CaseEvent.case_id).where(
-            col(CaseEvent.case_id).in_(case_ids), CaseEvent.key == "spare_unit")).all())
-    alerted: list[int] = []
-    for case in in_work:
-        assert case.id is not None
-        if case.id in alerted_before:
-            continue
-        due_at = due(policy, case.opened_at, limit)
-        if at < due_at or not record_event(case.id, "spare_unit", "spare_unit",
-                                           f"not repaired {limit.amount:g} {limit.unit} after the report: "
-                                           "offer the customer a spare unit", at=at):
-            continue
-        line = [f"{case.product_model}: {local_text(due_at, policy)}"]
-        notice(case.id, f"case:{case.id}:spare_unit", role_recipients(["service_engineer", "customer_service"]),
-               case.number, {"zh": "请为客户提供备用机", "en": "Offer the customer a spare unit"},
-               {"zh": line, "en": line})
-        alerted.append(case.id)
-    return alerted
-
-
-def overdue_complaints(at: datetime) -> list[int]:
-    """Complaints past their 5/7-day closing limit (004:485): the overdue reaction (004:449), once per case."""
-
-    policy = get_policy()
-    with session_scope() as session:
-        open_complaints = session.exec(select(Case).where(Case.procedure == "complaint",
-                                                          col(Case.closed_at).is_(None))).all()
-    late: list[int] = []
-    for case in open_complaints:
-        close_by = case.data.get("close_by")
-        if not close_by or at <= datetime.fromisoformat(close_by) or case.id is None:
-            continue
-        if not record_event(case.id, "overdue", "overdue",
-                            f"not closed by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)", at=at):
-            continue
-        line = [f"close by {local_text(datetime.fromisoformat(close_by), policy)} (004:485)"]
-        notice(case.id, f"case:{case.id}:overdue",
-               role_recipients(["general_manager", "after_sales_manager", "quality_inspection"]), case.number,
-               {"zh": "投诉逾期未结案", "en": "Complaint overdue"}, {"zh": line, "en": line})
-        late.append(case.id)
-    return late
 
 
 def remind(gate: Gate, at: datetime) -> bool:

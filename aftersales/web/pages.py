@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from aftersales.cases import store as cases
+from aftersales.cases.view import case_view
 from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.config.staff import CUSTOMER, get_staff
@@ -147,7 +148,7 @@ def operations() -> HTMLResponse:
         waiting = session.exec(select(Gate).where(Gate.status == "waiting").order_by(col(Gate.deadline_at))).all()
         case_by_id = {c.id: c for c in session.exec(select(Case).where(col(Case.closed_at).is_(None))).all()}
         escalations = session.exec(select(Escalation).order_by(col(Escalation.at).desc()).limit(20)).all()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for gate in waiting:
         case = case_by_id.get(gate.case_id)
         if case is None:
@@ -176,7 +177,7 @@ def _duration(delta: Any) -> str:
 def case_page(number: str) -> HTMLResponse:
     """A case's state and complete history."""
     try:
-        view = cases.case_view(number)
+        view = case_view(number)
     except NotFound:
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
     return render("case.html", view=view)
@@ -189,7 +190,7 @@ def printable_form(number: str, code: str) -> HTMLResponse:
     if code not in templates:
         return render("refused.html", 404, reason="not_found", message=f"No form {code}.", lang="en")
     try:
-        view = cases.case_view(number)
+        view = case_view(number)
     except NotFound:
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
     with session_scope() as session:

@@ -6,13 +6,14 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from aftersales.cases import store as cases
+from aftersales.cases.view import case_view
 from aftersales.config.settings import Settings
 from aftersales.gates import lifecycle, links
 from aftersales.messaging.mailsink import MailSink
 from aftersales.runtime.db import session_scope
 from aftersales.sla.sweep import escalate_to_top, sweep
 from models import CaseCreate, Gate, MailboxMessage
-from models.case import ComplaintDetails
+from models.complaint import ComplaintDetails
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Thursday 24 Sep 2026, 10:00; Fri 25 - Sun 27 Sep 2026 are the Mid-Autumn rest days (chinesecalendar).
@@ -103,5 +104,5 @@ def test_an_immediate_category_goes_to_the_top_at_once_and_only_once(settings: S
         assert sweep(at(9, 25, 12, 0), resend=False, resume=False).escalated == []
     assert (gate(gate_id).rung, gate(gate_id).assignee_role) == (3, "general_manager")
     assert [m.rcpt_to for m in received] == ["liu.yang@example.com"]
-    view = cases.case_view(cases.case_view_number(gate(gate_id).case_id))
+    view = case_view(cases.case_view_number(gate(gate_id).case_id))
     assert view["escalations"][0]["reason"].startswith("category quality_safety")

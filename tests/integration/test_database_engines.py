@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import select
 
 from aftersales.cases import store as cases
+from aftersales.cases.view import case_view
 from aftersales.config.settings import get_settings
 from aftersales.gates import lifecycle, links
 from aftersales.gates.tokens import LinkRefused
@@ -61,7 +62,7 @@ def a_case() -> CaseCreate:
 def test_cases_get_unique_numbers_and_read_back_with_aware_times(database: str) -> None:
     first, second = cases.open_case(a_case()), cases.open_case(a_case())
     assert first.number != second.number and first.number and first.number.startswith("RP-")
-    view = cases.case_view(first.number)
+    view = case_view(first.number)
     assert datetime.fromisoformat(view["opened_at"]).tzinfo is not None
     assert [h["kind"] for h in view["history"]] == ["opened"]
 
@@ -118,4 +119,4 @@ def test_history_lines_are_recorded_once_per_key(database: str) -> None:
     assert case.id is not None
     assert cases.record_event(case.id, "step-1", "progress", "first") is True
     assert cases.record_event(case.id, "step-1", "progress", "replayed") is False
-    assert [h["summary"] for h in cases.case_view(case.number or "")["history"]][-1] == "first"
+    assert [h["summary"] for h in case_view(case.number or "")["history"]][-1] == "first"

@@ -22,7 +22,7 @@ def make_waiting_gate(opened: datetime, kind: str, role: str, deadline: datetime
         session.flush()
         assert case.id is not None
         gate = Gate(case_id=case.id, key="execution#1.1", kind=kind, input_model="ExecutionInput",
-                    assignee_role=role, opened_at=opened, deadline_at=deadline, remind_at=None)
+                    assignee_role=role, opened_at=opened, deadline_at=deadline, remind_at=None, due_at=deadline)
         session.add(gate)
         session.flush()
         assert gate.id is not None

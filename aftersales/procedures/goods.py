@@ -1,0 +1,49 @@
+"""Return (退货) and exchange (换货) under 三包: declarations and their intake checks.
+
+Flows: flows/returns.py, flows/exchange.py (shared steps flows/_goods.py) · facts: models/goods.py ·
+rules: aftersales/rules/eligibility.py with eligibility-profiles.yaml, products.yaml · texts:
+templates/notices/*.yaml `goods.*` · policy: policy.yaml `returns:` and gates `returns.*` ·
+deployments: prefect.yaml `return`, `exchange`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aftersales.config.catalogue import product
+from aftersales.config.settings import get_settings
+from aftersales.procedures.registry import Problem, Procedure, register
+from aftersales.rules.eligibility import load_profiles
+from aftersales.rules.goods_claim import required_proofs
+from models.goods import GoodsClaim
+
+
+def goods_checks(request: Any, goods: GoodsClaim | None) -> list[Problem]:
+    """What the catalogue and the eligibility profile say of a goods claim before it is stored."""
+    if goods is None:
+        return []
+    item = product(request.product_model)
+    if item is None:
+        return [(["product_model"], f"unknown product {request.product_model!r} (not in the catalogue)")]
+    profile = load_profiles(get_settings().eligibility_file).get(item.profile)
+    problems: list[Problem] = []
+    if profile is None or goods.goods_category not in profile.goods_categories:
+        problems.append((["goods", "goods_category"],
+                         f"{goods.goods_category!r} goods are not covered by profile {item.profile!r}"))
+    kinds = {p.kind for p in goods.proofs}
+    for kind, why in required_proofs(goods.reason):
+        if kind not in kinds:
+            problems.append((["goods", "proofs"], f"{why} ({kind})"))
+    return problems
+
+
+RETURN = register(Procedure(
+    name="return", prefix="RT", flow="flows/returns.py:return_goods", deployment="return/return",
+    policy_section="returns", facts_key="goods", facts_model=GoodsClaim, intake_checks=(goods_checks,),
+    description="Return (退货): spec §3, 三包",
+))
+EXCHANGE = register(Procedure(
+    name="exchange", prefix="EX", flow="flows/exchange.py:exchange", deployment="exchange/exchange",
+    policy_section="returns", facts_key="goods", facts_model=GoodsClaim, intake_checks=(goods_checks,),
+    description="Exchange (换货): spec §4, 三包",
+))
