@@ -167,7 +167,7 @@ def sweep() -> None:
 
 @app.command("check-config")
 def check_config() -> None:
-    """Validate the policy and staff files and say what they contain."""
+    """Validate the policy, staff and calendar files and say what they contain."""
     from aftersales.config.policy import get_policy
     from aftersales.config.settings import get_settings
     from aftersales.config.staff import get_staff
@@ -184,8 +184,115 @@ def check_config() -> None:
                 staff.holders(rung.role)
     except AftersalesError as exc:
         _fail(str(exc), 2)
+    calendar = _policy_calendar(policy)
     typer.echo(f"policy {settings.policy_file}: {len(policy.gates)} gates, ladders {sorted(policy.ladders)}")
     typer.echo(f"staff {settings.staff_file}: {len(staff.people)} people, {len(staff.roles)} roles")
+    typer.echo(f"calendar: {_calendar_layers(policy, calendar)}")
+    _warn_estimated_deadlines(policy)
+
+
+def _policy_calendar(policy: Any) -> Any:
+    """The policy's business calendar, or exit 2 naming a bad override file."""
+    from aftersales.sla.deadlines import calendar_for
+
+    try:
+        return calendar_for(policy)
+    except (OSError, ValueError) as exc:
+        _fail(f"calendar.overrides_file: {exc}", 2)
+
+
+def _calendar_layers(policy: Any, calendar: Any) -> str:
+    """The calendar's layers in the order they decide a day, with the years each covers."""
+    from aftersales.sla.calendar import chinesecalendar_years, holidays_years
+
+    covered = ", ".join(str(year) for year in sorted(calendar.overrides.years)) or "no full year"
+    file = policy.calendar.overrides_file
+    overrides = f"overrides {file} ({covered})" if file else "no override file"
+    cc_first, cc_last = chinesecalendar_years()
+    hd_first, hd_last = holidays_years()
+    fallback = "on" if calendar.fallback_weekends else "off"
+    return (f"{overrides}; chinesecalendar {cc_first}-{cc_last}; holidays estimate {hd_first}-{hd_last}; "
+            f"weekend fallback {fallback}")
+
+
+def _warn_estimated_deadlines(policy: Any) -> None:
+    """Warn (stderr) while waiting gates have deadlines in a year with no published holiday schedule."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlmodel import select
+
+    from aftersales.messaging.labels import label
+    from aftersales.runtime.db import get_engine, session_scope
+    from aftersales.sla.deadlines import estimated_deadlines
+    from models import Gate
+
+    try:
+        if not inspect(get_engine()).has_table(Gate.__tablename__):
+            return  # no database yet: nothing is open
+        with session_scope() as session:
+            deadlines = session.exec(select(Gate.deadline_at).where(Gate.status == "waiting")).all()
+    except SQLAlchemyError as exc:
+        typer.secho(f"warning: open deadlines not checked, the database did not answer: {exc}", err=True,
+                    fg=typer.colors.YELLOW)
+        return
+    estimated = estimated_deadlines(policy, deadlines)
+    if not estimated:
+        return
+    years = ", ".join(str(year) for year in estimated)
+    warning = label("calendar", "estimated_warning", "en").format(count=sum(estimated.values()), years=years)
+    typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    typer.echo(label("calendar", "how_to_fix", "en"), err=True)
+    for line in label("calendar", "override_example", "en").splitlines():
+        typer.echo(f"    {line}", err=True)
+    typer.echo(label("calendar", "example_note", "en"), err=True)
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@app.command("calendar")
+def calendar_year(
+    year: int = typer.Argument(..., help="The year, e.g. 2027."),
+    as_json: bool = typer.Option(False, "--json", help="Print the days as JSON."),
+) -> None:
+    """A year's holidays on weekdays and make-up working days, each with the source that decided it."""
+    from aftersales.config.policy import get_policy
+    from aftersales.messaging.labels import label
+    from aftersales.sla.calendar import ESTIMATED_SOURCES
+
+    try:
+        policy = get_policy()
+    except AftersalesError as exc:
+        _fail(str(exc), 2)
+    calendar = _policy_calendar(policy)
+    if not 1 <= year <= 9999:
+        _fail(f"year {year} is out of range: give a year from 1 to 9999, e.g. 2027", 2)
+    if not calendar.covers(year):
+        _fail(f"no calendar data for year {year} ({_calendar_layers(policy, calendar)}). To list it, add "
+              f"its schedule to the file named by calendar.overrides_file (years: [{year}]).", 2)
+    try:
+        source = calendar.year_source(year)
+        days = calendar.year_days(year)
+    except AftersalesError as exc:
+        _fail(str(exc), 2)
+
+    def entry(day: Any) -> dict[str, Any]:
+        return {"date": day.day.isoformat(), "weekday": WEEKDAYS[day.day.weekday()], "name": day.name,
+                "source": day.source}
+
+    rest = [entry(day) for day in days if not day.working]
+    work = [entry(day) for day in days if day.working]
+    if as_json:
+        typer.echo(json.dumps({"year": year, "source": source, "estimated": source in ESTIMATED_SOURCES,
+                               "holidays": rest, "workdays": work}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{year}: {label('calendar_sources', source, 'en')}")
+    for heading, listed in (("rest_days", rest), ("make_up_days", work)):
+        typer.echo(f"\n{label('calendar', heading, 'en')}:")
+        if not listed:
+            typer.echo(f"  {label('calendar', 'none', 'en')}")
+        for item in listed:
+            typer.echo(f"  {item['date']} {item['weekday']}  {item['name'] or '-':<46} {item['source']}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Throughput of the business calendar: BusinessCalendar.add per unit, and working_time_between.
 
 Start times are random aware instants (UTC) spread over 2025-01-01 .. 2026-12-31, so the arithmetic crosses
-weekends, Chinese public holidays, make-up working days and (near the end of 2026) the weekend fallback for
-2027. Each figure is measured twice on the same inputs: "cold" on a fresh calendar whose per-day cache is
-empty (every day looked up in chinese_calendar once), then "warm" with the cache filled, which is the
+weekends, Chinese public holidays, make-up working days and (near the end of 2026) the holidays-package
+estimate for 2027. Each figure is measured twice on the same inputs: "cold" on a fresh calendar whose per-day
+cache is empty (every day looked up in its layer once), then "warm" with the cache filled, which is the
 steady state of a long-running worker or sweep.
 
     .venv/bin/python benchmarks/calendar_bench.py [--n 50000] [--seed 1]
@@ -37,7 +37,7 @@ AMOUNTS: dict[str, Callable[[random.Random], float]] = {
 
 
 def new_calendar() -> BusinessCalendar:
-    """The shipped calendar (policy.yaml defaults): 08:30-17:30 Asia/Shanghai, weekend fallback for 2027."""
+    """The shipped calendar (policy.yaml defaults): 08:30-17:30 Asia/Shanghai, weekend fallback on."""
     return BusinessCalendar(fallback_weekends=True)
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
-    # The 2027 fallback logs one warning per calendar; it is expected here and would only clutter the table.
+    # The 2027 estimate logs one warning per calendar; it is expected here and would only clutter the table.
     logging.getLogger("aftersales.sla.calendar").setLevel(logging.ERROR)
 
     rng = random.Random(args.seed)

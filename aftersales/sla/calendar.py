@@ -1,18 +1,34 @@
-"""Business calendar: Chinese working days, working hours and deadline arithmetic."""
+"""Business calendar: Chinese working days, working hours and deadline arithmetic.
+
+Each day is decided by the first layer that knows it (see `BusinessCalendar.day_source`):
+
+1. ``override``: the company override file (`calendar.overrides_file`): its listed dates, and every day of
+   a year it lists under ``years`` (Mon-Fri then, except the listed dates);
+2. ``chinesecalendar``: the State Council schedules the chinesecalendar package ships (2004-2026 in 1.11);
+3. ``holidays-estimate``: for a year chinesecalendar does not know, China's statutory holidays computed by
+   rule by the `holidays` package. An estimate: the State Council's yearly notice also moves rest days to
+   bridge a holiday to a weekend and makes some weekend days working days; the package has those only for
+   years it has been updated for. Logged once per year as a WARNING;
+4. ``weekends-fallback``: Mon-Fri, only when no layer knows the year and `fallback_weekends` is on.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar  # type: ignore[import-untyped]
+import holidays
 import yaml
+
+from aftersales.errors import ConfigurationError
 
 logger = logging.getLogger("aftersales.sla.calendar")
 
@@ -32,8 +48,62 @@ _DateAsTextLoader.yaml_implicit_resolvers = {
 }
 
 
-class CalendarDataMissing(Exception):
-    """No holiday data for a date's year, and guessing was not allowed."""
+DaySource = Literal["override", "chinesecalendar", "holidays-estimate", "weekends-fallback"]
+# Layers whose answer is a guess, not a published schedule.
+ESTIMATED_SOURCES: frozenset[DaySource] = frozenset({"holidays-estimate", "weekends-fallback"})
+
+
+class CalendarDataMissing(ConfigurationError):
+    """No layer has data for a year, and the weekend fallback is off."""
+
+    def __init__(self, year: int, day: date | None = None) -> None:
+        self.year = year
+        what = f"{day.isoformat()} (year {year})" if day else f"year {year}"
+        cc_first, cc_last = chinesecalendar_years()
+        hd_first, hd_last = holidays_years()
+        super().__init__(
+            f"No calendar data for {what}: chinesecalendar {_version(chinese_calendar)} covers "
+            f"{cc_first}-{cc_last}, holidays {_version(holidays)} covers {hd_first}-{hd_last}, and the "
+            f"calendar override file does not list {year} under 'years'. Add {year}'s schedule to the file "
+            f"named by calendar.overrides_file in the policy (years: [{year}], then its holidays and make-up "
+            f"workdays), or set calendar.fallback_weekends: true to count Monday-Friday with a logged warning."
+        )
+
+
+def _version(module: Any) -> str:
+    return str(getattr(module, "__version__", "?"))
+
+
+@cache
+def chinesecalendar_years() -> tuple[int, int]:
+    """First and last year of the official schedules in the installed chinesecalendar package."""
+    years = {d.year for d in chinese_calendar.holidays} | {d.year for d in chinese_calendar.workdays}
+    return min(years), max(years)
+
+
+def holidays_years() -> tuple[int, int]:
+    """First and last year for which the holidays package computes China's statutory holidays."""
+    return int(holidays.China.start_year), int(holidays.China.end_year)
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    """A day that differs from the Mon-Fri rule: a weekday off, or a weekend day worked."""
+
+    day: date
+    working: bool
+    source: DaySource
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class _Year:
+    """How one year's days are decided, worked out once per year."""
+
+    source: DaySource
+    rest: frozenset[date] = frozenset()  # holidays-estimate: statutory rest days
+    work: frozenset[date] = frozenset()  # holidays-estimate: weekend days worked, where the package has them
+    names: Mapping[date, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,6 +119,15 @@ class CalendarOverrides:
         if clash:
             listed = ", ".join(d.isoformat() for d in sorted(clash))
             raise ValueError(f"dates listed both as holidays and as workdays: {listed}")
+
+
+@cache
+def _chinesecalendar_knows(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 1, 1))
+    except NotImplementedError:  # the package's own word for "no schedule for this year"
+        return False
+    return True
 
 
 def _iter_days(start: date, end: date) -> Iterable[date]:
@@ -144,12 +223,13 @@ class BusinessCalendar:
         self.fallback_weekends = fallback_weekends
         # Sweeps over thousands of gates ask about the same few weeks again and again.
         self._day_cache: dict[date, bool] = {}
-        self._warned_years: set[int] = set()
+        # Which layer decides a year, and its holiday set, is worked out (and logged) once per year.
+        self._years: dict[int, _Year] = {}
 
     # ---- days -------------------------------------------------------------------------------
 
     def is_working_day(self, d: date) -> bool:
-        """True if d is a working day (statutory calendar, overrides, or the weekend fallback)."""
+        """True if d is a working day, decided by the first layer that knows it (see the module docstring)."""
         if isinstance(d, datetime):
             # The date of an instant depends on the zone; make the caller say which.
             raise TypeError("is_working_day takes a date; for a datetime use dt.astimezone(cal.tz).date()")
@@ -164,29 +244,90 @@ class BusinessCalendar:
             return False
         if d in self.overrides.workdays:
             return True
-        try:
+        year = self._year(d.year, d)
+        if year.source == "chinesecalendar":
             return bool(chinese_calendar.is_workday(d))
-        except NotImplementedError:
-            pass  # year outside the package's data; try the override file, then the fallback
-        if d.year in self.overrides.years:
-            return d.weekday() < 5
+        if d in year.work:
+            return True
+        return d.weekday() < 5 and d not in year.rest
+
+    def _year(self, year: int, day: date | None = None) -> _Year:
+        known = self._years.get(year)
+        if known is None:
+            known = self._years[year] = self._resolve_year(year, day)
+        return known
+
+    def _resolve_year(self, year: int, day: date | None) -> _Year:
+        if year in self.overrides.years:
+            return _Year("override")
+        if _chinesecalendar_knows(year):
+            return _Year("chinesecalendar")
+        first, last = holidays_years()
+        if first <= year <= last:
+            statutory = holidays.China(years=year, categories=(holidays.PUBLIC,), language="en_US")
+            rest = frozenset(d for d in statutory if d.year == year)
+            work = frozenset(d for d in statutory.weekend_workdays if d.year == year)
+            logger.warning(
+                "Year %d is not in chinesecalendar %s (%d-%d): its working days are an ESTIMATE from the "
+                "statutory holidays of the holidays package %s (%d rest days, %d make-up working days); the "
+                "State Council schedule may add bridge days and make-up working days. Add the official "
+                "schedule to calendar.overrides_file (years: [%d]) or upgrade chinesecalendar.",
+                year, _version(chinese_calendar), *chinesecalendar_years(), _version(holidays),
+                len(rest), len(work), year,
+            )
+            names = {d: str(statutory[d]) for d in rest}
+            return _Year("holidays-estimate", rest, work, names)
         if self.fallback_weekends:
-            if d.year not in self._warned_years:
-                self._warned_years.add(d.year)
-                logger.warning(
-                    "No holiday data for year %d (chinese_calendar %s, no override file entry): "
-                    "treating Mon-Fri as working days and Sat/Sun as rest days; public holidays "
-                    "and make-up days that year are NOT known",
-                    d.year,
-                    getattr(chinese_calendar, "__version__", "?"),
-                )
-            return d.weekday() < 5
-        raise CalendarDataMissing(
-            f"No holiday data for {d.isoformat()} (year {d.year}): the installed chinese_calendar "
-            f"package does not cover {d.year} and no override file lists it under 'years'. "
-            f"Add {d.year} to the calendar override file, upgrade chinesecalendar, "
-            f"or build the calendar with fallback_weekends=True."
-        )
+            logger.warning(
+                "No holiday data for year %d (chinesecalendar %s, holidays %s, no override file entry): "
+                "treating Mon-Fri as working days and Sat/Sun as rest days; public holidays "
+                "and make-up days that year are NOT known",
+                year, _version(chinese_calendar), _version(holidays),
+            )
+            return _Year("weekends-fallback")
+        raise CalendarDataMissing(year, day)
+
+    def day_source(self, d: date) -> DaySource:
+        """The layer that decides whether d is a working day (see the module docstring)."""
+        if isinstance(d, datetime):
+            raise TypeError("day_source takes a date; for a datetime use dt.astimezone(cal.tz).date()")
+        if d in self.overrides.holidays or d in self.overrides.workdays:
+            return "override"
+        return self._year(d.year, d).source
+
+    def year_source(self, year: int) -> DaySource:
+        """The layer that decides the days of `year` that the override file does not list one by one."""
+        return self._year(year).source
+
+    def covers(self, year: int) -> bool:
+        """True if some data layer (override years, chinesecalendar, holidays) knows `year`."""
+        first, last = holidays_years()
+        return year in self.overrides.years or _chinesecalendar_knows(year) or first <= year <= last
+
+    def estimated_years(self, years: Iterable[int] | None = None) -> list[int]:
+        """Years whose days rest on an estimate (holidays-estimate or weekends-fallback), sorted.
+
+        With `years`, those of them that do; without, the years this calendar has estimated so far.
+        """
+        if years is None:
+            return sorted(y for y, known in self._years.items() if known.source in ESTIMATED_SOURCES)
+        return sorted(y for y in set(years) if self.year_source(y) in ESTIMATED_SOURCES)
+
+    def year_days(self, year: int) -> list[CalendarDay]:
+        """The days of `year` that differ from Mon-Fri: weekdays off and weekend days worked, in order."""
+        out = []
+        for d in _iter_days(date(year, 1, 1), date(year, 12, 31)):
+            working = self.is_working_day(d)
+            if working != (d.weekday() < 5):
+                out.append(CalendarDay(d, working, self.day_source(d), self._day_name(d)))
+        return out
+
+    def _day_name(self, d: date) -> str | None:
+        year = self._year(d.year, d)
+        if year.source == "chinesecalendar":
+            name = chinese_calendar.get_holiday_detail(d)[1]
+            return str(name) if name else None
+        return year.names.get(d)
 
     def next_working_day(self, d: date) -> date:
         """The first working day strictly after d."""

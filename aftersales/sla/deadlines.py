@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
@@ -33,6 +35,17 @@ def calendar_for(policy: Policy) -> BusinessCalendar:
 def due(policy: Policy, start: datetime, duration: Duration) -> datetime:
     """`start` plus a policy duration on the business calendar."""
     return calendar_for(policy).add(start, duration.amount, duration.unit)
+
+
+def estimated_deadlines(policy: Policy, deadlines: Iterable[datetime]) -> dict[int, int]:
+    """Of these deadlines, how many fall in each year whose working days are only an estimate.
+
+    Empty when every deadline rests on published data (the override file or chinesecalendar).
+    """
+    calendar = calendar_for(policy)
+    per_year = Counter(deadline.astimezone(calendar.tz).year for deadline in deadlines)
+    estimated = calendar.estimated_years(per_year)
+    return {year: per_year[year] for year in estimated}
 
 
 def remind_time(policy: Policy, opened_at: datetime, deadline_at: datetime, *, urgent: bool) -> datetime | None:

@@ -28,7 +28,7 @@ from aftersales.messaging.delivery import failed_notifications
 from aftersales.messaging.labels import label
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
-from aftersales.sla.deadlines import local_text
+from aftersales.sla.deadlines import estimated_deadlines, local_text
 from aftersales.web.forms import form_fields, invalid_fields, read_form
 from models import Case, Escalation, Gate, MailboxMessage
 from models.inputs import GATE_INPUTS
@@ -162,8 +162,10 @@ def operations() -> HTMLResponse:
         })
     waiting_cases = {r["case"].id for r in rows}
     idle = [c for c in case_by_id.values() if c.id not in waiting_cases]
+    # Deadlines in a year without a published holiday schedule: say so, and how to add it.
+    estimated = estimated_deadlines(policy, (gate.deadline_at for gate in waiting))
     return render("ops.html", rows=rows, idle=idle, escalations=escalations, failed=failed_notifications(),
-                  staff=staff)
+                  staff=staff, estimated=estimated)
 
 
 def _duration(delta: Any) -> str:

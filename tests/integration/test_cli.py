@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from aftersales.cli import app
 from aftersales.config.settings import PROJECT_ROOT, Settings, get_settings
 from aftersales.runtime.db import session_scope
-from models import Case, CaseEvent
+from models import Case, CaseEvent, Gate
 from tests.integration.conftest import REPAIR_CASE
 
 runner = CliRunner()
@@ -136,6 +136,68 @@ def test_check_config_reports_the_gates(env: Settings) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"\d+ gates", result.stdout), result.stdout
     assert re.search(r"\d+ people, \d+ roles", result.stdout), result.stdout
+
+
+def add_waiting_gate(case_number: str, deadline_at: datetime, key: str = "triage") -> None:
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.number == case_number)).one()
+        assert case.id is not None
+        session.add(Gate(case_id=case.id, key=key, kind="repair.triage", input_model="TriageInput",
+                         assignee_role="customer_service", deadline_at=deadline_at))
+
+
+def test_check_config_warns_while_a_waiting_deadline_rests_on_an_estimated_year(env: Settings, tmp_path: Path) -> None:
+    number = open_case(tmp_path)
+    add_waiting_gate(number, datetime(2026, 12, 30, 9, 30, tzinfo=UTC))
+    quiet = runner.invoke(app, ["check-config"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "warning" not in quiet.stderr and "estimate" not in quiet.stderr, quiet.stderr
+    assert "chinesecalendar" in quiet.stdout and "holidays estimate" in quiet.stdout, quiet.stdout
+
+    add_waiting_gate(number, datetime(2027, 1, 5, 9, 30, tzinfo=UTC), key="plan")
+    warned = runner.invoke(app, ["check-config"])
+    assert warned.exit_code == 0, warned.output
+    assert "warning: 1 waiting step(s) have deadlines in 2027" in warned.stderr, warned.stderr
+    # ... and it says how to add the official schedule: the override file with an example year.
+    assert "calendar.overrides_file" in warned.stderr
+    assert "years: [2027]" in warned.stderr and "- {from: 2027-02-05, to: 2027-02-11}" in warned.stderr
+
+
+def test_calendar_lists_new_year_and_spring_festival_2027_with_their_source(env: Settings) -> None:
+    result = runner.invoke(app, ["calendar", "2027"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "ESTIMATE" in lines[0], lines[0]
+    new_year = next(line for line in lines if line.strip().startswith("2027-01-01"))
+    assert "New Year" in new_year and new_year.rstrip().endswith("holidays-estimate"), new_year
+    festival = [line for line in lines if "Spring Festival" in line]
+    assert festival and all(line.rstrip().endswith("holidays-estimate") for line in festival), festival
+    assert "Make-up working days" in result.stdout
+
+    as_json = runner.invoke(app, ["calendar", "2027", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    assert data["year"] == 2027 and data["source"] == "holidays-estimate" and data["estimated"] is True
+    rest = {day["date"]: day for day in data["holidays"]}
+    assert rest["2027-01-01"] == {"date": "2027-01-01", "weekday": "Fri", "name": "New Year's Day",
+                                  "source": "holidays-estimate"}
+    assert "Spring Festival" in rest["2027-02-08"]["name"]
+    assert data["workdays"] == []
+
+
+def test_calendar_of_a_published_year_shows_make_up_days(env: Settings) -> None:
+    data = json.loads(runner.invoke(app, ["calendar", "2026", "--json"]).stdout)
+    assert data["source"] == "chinesecalendar" and data["estimated"] is False
+    assert {"date": "2026-02-14", "weekday": "Sat", "name": "Spring Festival", "source": "chinesecalendar"} \
+        in data["workdays"]
+
+
+@pytest.mark.parametrize("year", ["2101", "0"])
+def test_calendar_of_a_year_out_of_range_exits_2(env: Settings, year: str) -> None:
+    result = runner.invoke(app, ["calendar", year])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.stderr and year in result.stderr, result.stderr
+    assert result.stdout == ""
 
 
 BROKEN = [

@@ -1,4 +1,4 @@
-"""Unit tests for the business calendar against real Chinese holiday data (chinesecalendar 1.11)."""
+"""Unit tests for the business calendar against real Chinese holiday data (chinesecalendar 1.11, holidays)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,20 @@ from zoneinfo import ZoneInfo
 import chinese_calendar  # type: ignore[import-untyped]
 import pytest
 
+from aftersales.config.policy import Duration, load_policy
+from aftersales.config.settings import PROJECT_ROOT
+from aftersales.errors import ConfigurationError
 from aftersales.sla.calendar import (
     BusinessCalendar,
     CalendarDataMissing,
+    CalendarDay,
     CalendarOverrides,
     load_overrides,
 )
+from aftersales.sla.deadlines import due, estimated_deadlines
 
 SH = ZoneInfo("Asia/Shanghai")
+LOGGER = "aftersales.sla.calendar"
 
 
 def at(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
@@ -294,20 +300,143 @@ def test_naive_datetimes_rejected(cal: BusinessCalendar, call) -> None:  # type:
         call(cal, datetime(2025, 11, 17, 10))
 
 
-# ---- years without data ------------------------------------------------------------------------
+# ---- years after chinesecalendar's data: the holidays estimate -----------------------------------
 
 
-def test_year_2027_without_override_raises_with_year_in_message(cal: BusinessCalendar) -> None:
-    with pytest.raises(CalendarDataMissing, match="2027"):
-        cal.is_working_day(date(2027, 3, 1))
-    # A deadline running off the end of the package's data must not be guessed either.
-    with pytest.raises(CalendarDataMissing, match="2027"):
-        cal.add_working_days(at(2026, 12, 31, 16), 1)
+def calendar_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
 
 
-def test_year_before_package_range_raises(cal: BusinessCalendar) -> None:
-    with pytest.raises(CalendarDataMissing, match="2003"):
-        cal.is_working_day(date(2003, 6, 2))
+def test_new_years_day_2027_is_not_a_working_day(cal: BusinessCalendar) -> None:
+    # chinesecalendar 1.11 stops at 2026; the holidays package knows the statutory 1 January.
+    assert date(2027, 1, 1).weekday() == 4
+    assert not cal.is_working_day(date(2027, 1, 1))
+    assert cal.day_source(date(2027, 1, 1)) == "holidays-estimate"
+    assert cal.is_working_day(date(2027, 1, 4))
+    assert not cal.is_working_day(date(2027, 1, 2))  # an ordinary Saturday
+
+
+def test_spring_festival_2027_is_estimated_from_statutory_days(cal: BusinessCalendar) -> None:
+    # Eve (Fri 5 Feb) and the first three days (6-8 Feb); Sat/Sun 6-7 Feb are made up on Tue/Wed 9-10 Feb.
+    for d in days(date(2027, 2, 5), date(2027, 2, 10)):
+        assert not cal.is_working_day(d), d
+        assert cal.day_source(d) == "holidays-estimate"
+    assert cal.is_working_day(date(2027, 2, 4))
+    assert cal.is_working_day(date(2027, 2, 11))
+    # The make-up weekend days of the State Council notice are not known to the estimate.
+    assert not cal.is_working_day(date(2027, 2, 20))
+
+
+def test_shipped_policy_deadline_over_new_year_2027_skips_the_holiday() -> None:
+    policy = load_policy(PROJECT_ROOT / "policy.yaml")
+    five = Duration(amount=5, unit="working_days")
+    # Tue 29, Wed 30, Thu 31 Dec, (Fri 1 Jan off, weekend), Mon 4, Tue 5 Jan.
+    assert due(policy, at(2026, 12, 28, 10), five) == at(2027, 1, 5, 17, 30)
+
+
+def test_shipped_policy_deadline_over_spring_festival_2027_skips_the_holiday() -> None:
+    policy = load_policy(PROJECT_ROOT / "policy.yaml")
+    three = Duration(amount=3, unit="working_days")
+    # Thu 4 Feb, (Fri 5 - Wed 10 Feb off), Thu 11, Fri 12 Feb.
+    assert due(policy, at(2027, 2, 3, 10), three) == at(2027, 2, 12, 17, 30)
+
+
+def test_estimate_is_logged_once_per_year(caplog: pytest.LogCaptureFixture) -> None:
+    cal = BusinessCalendar()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert not cal.is_working_day(date(2027, 1, 1))
+        assert cal.add_working_days(at(2027, 9, 30, 16), 1) == at(2027, 10, 6, 17, 30)  # National Day
+        assert cal.is_working_day(date(2025, 10, 9))  # a chinesecalendar year: nothing to say
+        assert not cal.is_working_day(date(2028, 1, 3))  # Mon: 1 Jan 2028 is a Saturday, moved to Monday
+    warnings = calendar_warnings(caplog)
+    assert len(warnings) == 2
+    assert "2027" in warnings[0] and "ESTIMATE" in warnings[0] and "overrides_file" in warnings[0]
+    assert "2028" in warnings[1]
+
+
+def test_day_source_names_the_layer(tmp_path: Path) -> None:
+    text = "years: [2028]\nholidays: [2026-11-20]\nworkdays: [2027-01-01]\n"
+    cal = BusinessCalendar(overrides=load_overrides(write(tmp_path, text)), fallback_weekends=True)
+    assert cal.day_source(date(2026, 11, 20)) == "override"
+    assert cal.day_source(date(2027, 1, 1)) == "override"
+    assert cal.day_source(date(2028, 2, 1)) == "override"  # a year the file covers in full
+    assert cal.day_source(date(2026, 11, 19)) == "chinesecalendar"
+    assert cal.day_source(date(2027, 1, 4)) == "holidays-estimate"
+    assert cal.day_source(date(2101, 3, 1)) == "weekends-fallback"
+    assert cal.year_source(2026) == "chinesecalendar" and cal.year_source(2027) == "holidays-estimate"
+    assert cal.estimated_years() == [2027, 2101]  # the years it has met so far
+    assert cal.estimated_years([2026, 2027, 2028, 2101, 2027]) == [2027, 2101]
+    with pytest.raises(TypeError):
+        cal.day_source(at(2027, 1, 1, 10))
+
+
+def test_override_wins_over_both_packages(tmp_path: Path) -> None:
+    text = "holidays: [2026-11-20, 2027-02-04]\nworkdays: [2026-10-02, 2027-01-01, 2027-02-08]\n"
+    cal = BusinessCalendar(overrides=load_overrides(write(tmp_path, text)))
+    # Over chinesecalendar: a company rest day on a working Friday, work on a National Day holiday.
+    assert not cal.is_working_day(date(2026, 11, 20))
+    assert cal.is_working_day(date(2026, 10, 2))
+    # Over the holidays estimate: work on New Year's Day and in the Spring Festival, rest the day before it.
+    assert cal.is_working_day(date(2027, 1, 1))
+    assert cal.is_working_day(date(2027, 2, 8))
+    assert not cal.is_working_day(date(2027, 2, 4))
+    assert {cal.day_source(d) for d in (date(2026, 11, 20), date(2027, 1, 1), date(2027, 2, 4))} == {"override"}
+    # Without the file the packages' answers stand.
+    plain = BusinessCalendar()
+    assert plain.is_working_day(date(2026, 11, 20)) and not plain.is_working_day(date(2026, 10, 2))
+    assert not plain.is_working_day(date(2027, 1, 1)) and plain.is_working_day(date(2027, 2, 4))
+
+
+def test_override_year_wins_over_the_estimate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cal = BusinessCalendar(overrides=load_overrides(write(tmp_path, OVERRIDES_2027)))
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        # Tue 9 and Wed 10 Feb are rest days in the estimate; the file (6-12 Feb) decides, and agrees.
+        assert not cal.is_working_day(date(2027, 2, 9))
+        # Fri 5 Feb is the statutory Eve, but the file covering 2027 does not list it.
+        assert cal.is_working_day(date(2027, 2, 5))
+        assert cal.day_source(date(2027, 2, 5)) == "override"
+    assert not calendar_warnings(caplog)
+    assert cal.estimated_years([2027]) == []
+
+
+def test_year_days_lists_rest_weekdays_and_worked_weekends(cal: BusinessCalendar) -> None:
+    listed = {d.day: d for d in cal.year_days(2027)}
+    assert listed[date(2027, 1, 1)] == CalendarDay(date(2027, 1, 1), False, "holidays-estimate", "New Year's Day")
+    assert "Spring Festival" in (listed[date(2027, 2, 8)].name or "")
+    assert date(2027, 2, 6) not in listed  # a Saturday off is no exception
+    known = {d.day: d for d in cal.year_days(2026)}
+    assert known[date(2026, 2, 14)] == CalendarDay(date(2026, 2, 14), True, "chinesecalendar", "Spring Festival")
+    assert not known[date(2026, 10, 1)].working and known[date(2026, 10, 1)].source == "chinesecalendar"
+
+
+def test_estimated_deadlines_counts_deadlines_per_estimated_year() -> None:
+    policy = load_policy(PROJECT_ROOT / "policy.yaml")
+    deadlines = [at(2026, 12, 31, 17, 30), at(2027, 1, 5, 17, 30), at(2027, 2, 12, 17, 30)]
+    assert estimated_deadlines(policy, deadlines) == {2027: 2}
+    assert estimated_deadlines(policy, deadlines[:1]) == {}
+    # 2026-12-31 16:00 UTC is already 1 January 2027 in Shanghai.
+    assert estimated_deadlines(policy, [datetime(2026, 12, 31, 16, tzinfo=UTC)]) == {2027: 1}
+
+
+# ---- years no layer knows ----------------------------------------------------------------------
+
+
+def test_year_no_layer_knows_raises_a_configuration_error_saying_how_to_fix_it(cal: BusinessCalendar) -> None:
+    with pytest.raises(CalendarDataMissing) as excinfo:
+        cal.is_working_day(date(2101, 3, 1))
+    assert isinstance(excinfo.value, ConfigurationError)
+    assert excinfo.value.year == 2101
+    message = str(excinfo.value)
+    assert "2101" in message and "calendar.overrides_file" in message and "fallback_weekends" in message
+    # A deadline running off the end of the data must not be guessed either.
+    with pytest.raises(CalendarDataMissing, match="2101"):
+        cal.add_working_days(at(2100, 12, 31, 16), 1)
+
+
+def test_year_before_any_data_raises(cal: BusinessCalendar) -> None:
+    with pytest.raises(CalendarDataMissing, match="1949"):
+        cal.is_working_day(date(1949, 6, 1))
+    assert cal.day_source(date(2003, 6, 2)) == "holidays-estimate"  # before chinesecalendar, within holidays
 
 
 def test_override_file_covering_2027_works(tmp_path: Path) -> None:
@@ -347,16 +476,17 @@ def test_override_adds_company_holiday_and_workday_in_covered_year(tmp_path: Pat
 
 def test_fallback_weekends_logs_warning_once_per_year(caplog: pytest.LogCaptureFixture) -> None:
     cal = BusinessCalendar(fallback_weekends=True)
-    with caplog.at_level(logging.WARNING, logger="aftersales.sla.calendar"):
-        assert cal.is_working_day(date(2027, 3, 1))  # Monday
-        assert not cal.is_working_day(date(2027, 3, 6))  # Saturday
-        assert not cal.is_working_day(date(2027, 3, 7))  # Sunday
-        assert cal.add_working_days(at(2027, 3, 5, 16), 1) == at(2027, 3, 8, 17, 30)
-        assert cal.is_working_day(date(2028, 3, 1))
-    warnings = [r for r in caplog.records if r.name == "aftersales.sla.calendar" and r.levelno == logging.WARNING]
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert cal.is_working_day(date(2101, 3, 1))  # Tuesday
+        assert not cal.is_working_day(date(2101, 3, 5))  # Saturday
+        assert not cal.is_working_day(date(2101, 3, 6))  # Sunday
+        assert cal.add_working_days(at(2101, 3, 4, 16), 1) == at(2101, 3, 7, 17, 30)
+        assert cal.is_working_day(date(2102, 3, 1))
+    warnings = calendar_warnings(caplog)
     assert len(warnings) == 2
-    assert "2027" in warnings[0].getMessage()
-    assert "2028" in warnings[1].getMessage()
+    assert "2101" in warnings[0]
+    assert "2102" in warnings[1]
+    assert cal.day_source(date(2101, 3, 1)) == "weekends-fallback"
 
 
 def test_fallback_weekends_does_not_override_package_years(caplog: pytest.LogCaptureFixture) -> None:
