@@ -14,11 +14,54 @@ from typing import Any
 import httpx
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
-from aftersales.errors import AftersalesError
+from aftersales.errors import (
+    AftersalesError,
+    ConfigurationError,
+    IntegrationError,
+    is_database_failure,
+    is_unavailable,
+    one_line,
+)
+
+
+class _Commands(TyperGroup):
+    """Every command: an unavailable outside system (IntegrationError, database, network) is one line, exit 1;
+    a ConfigurationError no command handled is one line naming file and key, exit 2; never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if is_unavailable(exc):
+                typer.secho(f"error: {_unavailable(exc)}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(1) from None
+            if isinstance(exc, ConfigurationError):
+                typer.secho(f"error: {one_line(exc, 1000)}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(2) from None
+            raise
+
+
+def _unavailable(exc: BaseException) -> str:
+    """One line on what is unavailable; the database URL without its password."""
+    if is_database_failure(exc):
+        from sqlalchemy.engine import make_url
+
+        from aftersales.config.settings import get_settings
+
+        try:
+            url = make_url(get_settings().effective_database_url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - the URL is a courtesy; the failure is the message
+            url = "the database"
+        return f"database unavailable ({url}): {one_line(exc)}"
+    if isinstance(exc, IntegrationError):
+        return one_line(exc)
+    return f"outside service unavailable: {type(exc).__name__}: {one_line(exc)}"
+
 
 app = typer.Typer(help="After-sales procedures as monitored, escalating workflows.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, cls=_Commands)
 
 DEMO_CASE: dict[str, Any] = {
     "procedure": "repair",
@@ -137,6 +180,8 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
     try:
         create_schema()
         view = case_view(number)
+    except IntegrationError:
+        raise  # one line, exit 1 (_Commands)
     except AftersalesError as exc:
         _fail(str(exc), 2)
     if as_json:
@@ -157,6 +202,8 @@ def sweep() -> None:
 
     try:
         report = run_sweep()
+    except IntegrationError:
+        raise  # one line, exit 1 (_Commands)
     except AftersalesError as exc:
         _fail(str(exc), 2)
     typer.echo(f"reminded {len(report.reminded)}, escalated {len(report.escalated)}, resumed {len(report.resumed)}, "
@@ -176,12 +223,15 @@ def check_config() -> None:
     try:
         policy = get_policy()
         staff = get_staff()
-        for name in policy.gates:
-            role = policy.gate(name).role
-            if role != "customer":
-                staff.holders(role)
-            for rung in policy.ladder(name):
-                staff.holders(rung.role)
+        for key, role in policy.role_references():
+            if role == "customer":
+                continue
+            if role not in staff.roles:
+                raise ConfigurationError(f"unknown role {role!r} (not in {settings.staff_file})",
+                                         file=settings.policy_file, key=key)
+            staff.holders(role)
+    except IntegrationError:
+        raise  # one line, exit 1 (_Commands)
     except AftersalesError as exc:
         _fail(str(exc), 2)
     calendar = _policy_calendar(policy)

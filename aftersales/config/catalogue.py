@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from aftersales.errors import ConfigurationError
 
@@ -21,13 +21,25 @@ class Product(BaseModel):
     profile: str = "default"
 
 
+_PRODUCTS = TypeAdapter(list[Product])
+
+
 @lru_cache(maxsize=4)
 def _load(path: str, mtime: float) -> dict[str, Product]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        products = [Product.model_validate(p) for p in data.get("products", [])]
-    except (OSError, yaml.YAMLError, ValidationError, AttributeError) as exc:
-        raise ConfigurationError(f"product catalogue {path} is not valid: {exc}") from exc
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the product catalogue: {exc.strerror or exc}", file=path) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError.from_yaml(exc, file=path) from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError("expected a mapping with a 'products' list", file=path)
+    try:
+        products = _PRODUCTS.validate_python(data.get("products") or [])
+    except ValidationError as exc:
+        raise ConfigurationError.from_validation(exc, file=path, what="product catalogue", at=("products",)) from exc
     return {p.model: p for p in products}
 
 
@@ -39,7 +51,7 @@ def catalogue() -> dict[str, Product]:
     try:
         return _load(str(path), path.stat().st_mtime)
     except FileNotFoundError as exc:
-        raise ConfigurationError(f"product catalogue not found: {path}") from exc
+        raise ConfigurationError("product catalogue not found", file=path) from exc
 
 
 def product(model: str) -> Product | None:

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from aftersales.errors import ConfigurationError
+from aftersales.errors import ConfigurationError, KeyedValueError, dotted
 
 Unit = Literal["natural_hours", "natural_days", "working_hours", "working_days"]
 
@@ -27,7 +27,7 @@ class Duration(BaseModel):
     def _whole_days(self) -> Duration:
         # The calendar counts days whole; a fraction would only fail later, while a case runs.
         if self.unit.endswith("_days") and self.amount != int(self.amount):
-            raise ValueError(f"{self.unit} must be a whole number, got {self.amount}")
+            raise KeyedValueError("amount", f"{self.unit} must be a whole number, got {self.amount}")
         return self
 
 
@@ -52,11 +52,11 @@ class CalendarPolicy(BaseModel):
     @model_validator(mode="after")
     def _hours_in_order(self) -> CalendarPolicy:
         if self.work_start >= self.work_end:
-            raise ValueError("work_start must be before work_end")
+            raise KeyedValueError("work_start", "work_start must be before work_end")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+            raise KeyedValueError("timezone", f"unknown time zone {self.timezone!r}") from exc
         return self
 
 
@@ -87,7 +87,7 @@ class FollowUpDays(BaseModel):
     @model_validator(mode="after")
     def _in_order(self) -> FollowUpDays:
         if self.earliest > self.latest:
-            raise ValueError("earliest must not be after latest")
+            raise KeyedValueError("earliest", "earliest must not be after latest")
         return self
 
 
@@ -163,13 +163,14 @@ class Policy(BaseModel):
     returns: ReturnsPolicy | None = None
     gates: dict[str, GatePolicy]
     notify_on_factory_return: list[str] = Field(default_factory=list)
+    _source: str | None = PrivateAttr(default=None)  # the file it was read from, for error messages
 
     @field_validator("gates")
     @classmethod
     def _gate_names_have_procedure(cls, gates: dict[str, GatePolicy]) -> dict[str, GatePolicy]:
         for name in gates:
             if "." not in name:
-                raise ValueError(f"gate name {name!r} must be '<procedure>.<step>'")
+                raise KeyedValueError(name, f"gate name {name!r} must be '<procedure>.<step>'")
         return gates
 
     @model_validator(mode="after")
@@ -190,22 +191,27 @@ class Policy(BaseModel):
         try:
             return self.gates[name]
         except KeyError as exc:
-            raise ConfigurationError(f"policy has no gate {name!r} (add it under 'gates:')") from exc
+            raise ConfigurationError(
+                f"policy has no gate {name!r} (add it under 'gates:')", file=self._source, key=f"gates.{name}"
+            ) from exc
 
-    def _duration(self, gate_name: str, ref: str | Duration) -> Duration:
+    def _duration(self, gate_name: str, field: str, ref: str | Duration) -> Duration:
         if isinstance(ref, Duration):
             return ref
         procedure = gate_name.split(".", 1)[0]
         named = self.sla_section(procedure)
         if ref not in named:
-            raise ValueError(f"gate {gate_name!r} names deadline {ref!r}, not found in {procedure}.sla")
+            raise KeyedValueError(
+                ("gates", gate_name, field), f"gate {gate_name!r} names deadline {ref!r}, not found in {procedure}.sla"
+            )
         return named[ref]
 
     def gate_deadline(self, name: str, *, urgent: bool) -> Duration:
         """How long a gate may wait before it is late."""
         gate = self.gate(name)
-        ref = gate.deadline_urgent if urgent and gate.deadline_urgent is not None else gate.deadline
-        return self._duration(name, ref)
+        if urgent and gate.deadline_urgent is not None:
+            return self._duration(name, "deadline_urgent", gate.deadline_urgent)
+        return self._duration(name, "deadline", gate.deadline)
 
     def ladder(self, name: str) -> list[Rung]:
         """The rungs a late gate climbs, in order."""
@@ -213,8 +219,21 @@ class Policy(BaseModel):
         if isinstance(gate.ladder, list):
             return gate.ladder
         if gate.ladder not in self.ladders:
-            raise ValueError(f"gate {name!r} names ladder {gate.ladder!r}, not found under 'ladders:'")
+            raise KeyedValueError(
+                ("gates", name, "ladder"), f"gate {name!r} names ladder {gate.ladder!r}, not found under 'ladders:'"
+            )
         return self.ladders[gate.ladder]
+
+    def role_references(self) -> list[tuple[str, str]]:
+        """Every role the file names, with the dotted key that names it (to check against the staff file)."""
+        found = [(dotted(("gates", name, "role")), gate.role) for name, gate in self.gates.items()]
+        for name, gate in self.gates.items():
+            if isinstance(gate.ladder, list):
+                found += [(dotted(("gates", name, "ladder", i, "role")), r.role) for i, r in enumerate(gate.ladder)]
+        for ladder, rungs in self.ladders.items():
+            found += [(dotted(("ladders", ladder, i, "role")), rung.role) for i, rung in enumerate(rungs)]
+        found += [(f"notify_on_factory_return.{i}", role) for i, role in enumerate(self.notify_on_factory_return)]
+        return found
 
     def step_enabled(self, procedure: str, step: str) -> bool:
         """Whether an optional step is switched on (on unless the file says otherwise)."""
@@ -223,14 +242,13 @@ class Policy(BaseModel):
 
 
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
-    """Validate policy data, turning every problem into one readable ConfigurationError."""
+    """Validate policy data, turning every problem into one ConfigurationError naming the file and each key."""
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigurationError(f"{source} is not a valid policy: {problems}") from exc
+        raise ConfigurationError.from_validation(exc, file=source, what="policy") from exc
+    policy._source = source
+    return policy
 
 
 def load_policy(path: Path) -> Policy:
@@ -238,9 +256,11 @@ def load_policy(path: Path) -> Policy:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigurationError(f"policy file not found: {path}") from exc
+        raise ConfigurationError("policy file not found", file=path) from exc
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the policy file: {exc.strerror or exc}", file=path) from exc
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"policy file {path} is not valid YAML: {exc}") from exc
+        raise ConfigurationError.from_yaml(exc, file=path) from exc
     return parse_policy(data, str(path))
 
 
@@ -257,5 +277,5 @@ def get_policy() -> Policy:
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError as exc:
-        raise ConfigurationError(f"policy file not found: {path}") from exc
+        raise ConfigurationError("policy file not found", file=path) from exc
     return _cached_policy(str(path), mtime)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from aftersales.errors import ConfigurationError, NotFound
+from aftersales.errors import ConfigurationError, KeyedValueError, NotFound
 
 CUSTOMER = "customer"
 
@@ -34,18 +34,22 @@ class StaffDirectory(BaseModel):
     model_config = ConfigDict(extra="forbid")
     roles: dict[str, str]
     people: list[Person]
+    _source: str | None = PrivateAttr(default=None)  # the file it was read from, for error messages
 
     @model_validator(mode="after")
     def _consistent(self) -> StaffDirectory:
         ids = [p.id for p in self.people]
-        if len(ids) != len(set(ids)):
-            raise ValueError("person ids must be unique")
-        for person in self.people:
+        for index, pid in enumerate(ids):
+            if pid in ids[:index]:
+                raise KeyedValueError(("people", index, "id"), f"person ids must be unique; {pid!r} comes twice")
+        for index, person in enumerate(self.people):
             unknown = set(person.roles) - set(self.roles)
             if unknown:
-                raise ValueError(f"{person.id} has unknown roles {sorted(unknown)}")
+                raise KeyedValueError(("people", index, "roles"), f"{person.id} has unknown roles {sorted(unknown)}")
             if person.delegate and person.delegate not in ids:
-                raise ValueError(f"{person.id} delegates to unknown person {person.delegate!r}")
+                raise KeyedValueError(
+                    ("people", index, "delegate"), f"{person.id} delegates to unknown person {person.delegate!r}"
+                )
         return self
 
     def person(self, person_id: str) -> Person:
@@ -64,7 +68,7 @@ class StaffDirectory(BaseModel):
     def holders(self, role: str) -> list[Person]:
         """Who answers for a role now: its members, each replaced by their delegate while away."""
         if role not in self.roles:
-            raise ConfigurationError(f"role {role!r} is not in the staff directory")
+            raise ConfigurationError(f"role {role!r} is not in the staff directory", file=self._source, key="roles")
         result: list[Person] = []
         for person in self.people:
             if role not in person.roles:
@@ -73,24 +77,35 @@ class StaffDirectory(BaseModel):
             if not chosen.away and chosen not in result:
                 result.append(chosen)
         if not result:
-            raise ConfigurationError(f"nobody available holds role {role!r} (check 'away' and 'delegate')")
+            raise ConfigurationError(
+                f"nobody available holds role {role!r} (check 'away' and 'delegate')", file=self._source, key="people"
+            )
         return result
 
 
 def load_staff(path: Path, expand_sink: Callable[[str], str]) -> StaffDirectory:
     """Read the directory; a destination 'sink:ADDRESS' becomes e-mail through the configured SMTP sink."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for person in (data or {}).get("people", []) or []:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError("staff file not found", file=path) from exc
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the staff file: {exc.strerror or exc}", file=path) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError.from_yaml(exc, file=path) from exc
+    people = data.get("people") if isinstance(data, dict) else None
+    for person in people if isinstance(people, list) else []:
+        if isinstance(person, dict) and isinstance(person.get("notify"), list):
             person["notify"] = [
                 expand_sink(url[len("sink:"):]) if isinstance(url, str) and url.startswith("sink:") else url
-                for url in person.get("notify", []) or []
+                for url in person["notify"]
             ]
-        return StaffDirectory.model_validate(data)
-    except FileNotFoundError as exc:
-        raise ConfigurationError(f"staff file not found: {path}") from exc
-    except (yaml.YAMLError, ValidationError, AttributeError, TypeError) as exc:
-        raise ConfigurationError(f"staff file {path} is not valid: {exc}") from exc
+    try:
+        staff = StaffDirectory.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError.from_validation(exc, file=path, what="staff directory") from exc
+    staff._source = str(path)
+    return staff
 
 
 @lru_cache(maxsize=4)
@@ -109,5 +124,5 @@ def get_staff() -> StaffDirectory:
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError as exc:
-        raise ConfigurationError(f"staff file not found: {path}") from exc
+        raise ConfigurationError("staff file not found", file=path) from exc
     return _cached(str(path), mtime, (settings.smtp_host, settings.smtp_port))

@@ -15,9 +15,19 @@ from aftersales.errors import ConfigurationError
 def _labels(templates_dir: str, language: str) -> dict[str, Any]:
     path = Path(templates_dir) / "labels" / f"{language}.yaml"
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as exc:
-        raise ConfigurationError(f"no labels for language {language!r}: {path}") from exc
+        raise ConfigurationError(f"no labels for language {language!r}", file=path) from exc
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the labels: {exc.strerror or exc}", file=path) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError.from_yaml(exc, file=path) from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError("expected a mapping of section -> key -> label", file=path)
+    for section, entries in data.items():
+        if not isinstance(entries, dict):
+            raise ConfigurationError("expected a mapping of key -> label", file=path, key=str(section))
+    return data
 
 
 def label(section: str, key: str, language: str) -> str:

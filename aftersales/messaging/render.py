@@ -14,6 +14,7 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
+    TemplateSyntaxError,
     select_autoescape,
 )
 
@@ -50,10 +51,15 @@ def _render(env: Environment, name: str, context: Mapping[str, Any], templates_d
     path = templates_dir / "messages" / name
     try:
         return env.get_template(name).render(**context)
-    except TemplateNotFound as exc:
-        raise ConfigurationError(f"message template not found: {path}") from exc
-    except TemplateError as exc:  # UndefinedError, TemplateSyntaxError, ...
-        raise ConfigurationError(f"message template {path} failed to render: {exc}") from exc
+    except TemplateNotFound as exc:  # this template, or one it extends or includes
+        missing = templates_dir / "messages" / (exc.name if isinstance(exc.name, str) else name)
+        needed = "" if missing == path else f" (needed by {path})"
+        raise ConfigurationError(f"message template not found{needed}", file=missing) from exc
+    except TemplateSyntaxError as exc:
+        broken = templates_dir / "messages" / exc.name if exc.name else path
+        raise ConfigurationError(f"template syntax error at line {exc.lineno}: {exc.message}", file=broken) from exc
+    except TemplateError as exc:  # UndefinedError, ...
+        raise ConfigurationError(f"message template failed to render: {exc}", file=path) from exc
 
 
 def render_message(template: str, language: str, context: Mapping[str, Any]) -> Message:

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
+from aftersales.errors import ConfigurationError, KeyedValueError
+
 Kind = Literal["return", "exchange"]
 Outcome = Literal["return", "exchange", "repair"]
 GoodsCategory = Literal["durable", "fresh", "non_fresh"]
@@ -31,8 +33,11 @@ SANBAO_RESTART = "regulations.md 三包 ¶4"
 _REPAIRS_REMEDIES: tuple[Outcome, ...] = ("exchange", "return")  # 三包 ¶3 names exchange before refund
 
 
-class ProfileFileError(ValueError):
-    """The eligibility profiles file cannot be read or does not validate."""
+class ProfileFileError(ConfigurationError, ValueError):
+    """The eligibility profiles file cannot be read or does not validate (a ConfigurationError naming file and key).
+
+    Still a ValueError for callers that caught it as one.
+    """
 
 
 @dataclass(frozen=True)
@@ -459,21 +464,27 @@ class Profile(BaseModel):
         for kind, codes in (("return", self.return_conditions), ("exchange", self.exchange_conditions)):
             wrong = [code for code in codes if kind not in CONDITIONS[code].sources]
             if wrong:
-                raise ValueError(f"{kind}_conditions lists {', '.join(wrong)}, which has no {kind} line")
+                raise KeyedValueError(
+                    f"{kind}_conditions", f"{kind}_conditions lists {', '.join(wrong)}, which has no {kind} line"
+                )
         for name, items in (
             ("return_conditions", self.return_conditions),
             ("exchange_conditions", self.exchange_conditions),
             ("refusal_grounds", self.refusal_grounds),
         ):
             if len(set(items)) != len(items):
-                raise ValueError(f"{name} lists an entry twice")
+                raise KeyedValueError(name, f"{name} lists an entry twice")
         stray = sorted(set(self.hours_after_signing) - set(self.goods_categories))
         if stray:
-            raise ValueError(f"hours_after_signing names {', '.join(stray)}, not in goods_categories")
+            raise KeyedValueError(
+                "hours_after_signing", f"hours_after_signing names {', '.join(stray)}, not in goods_categories"
+            )
         for category in self.goods_categories:
             for kind in KINDS:
                 if self.window_days(kind) is None and category not in self.hours_after_signing:
-                    raise ValueError(f"no time limit for a {kind} of {category} goods: set a window or hours")
+                    raise KeyedValueError(
+                        f"{kind}_window_days", f"no time limit for a {kind} of {category} goods: set a window or hours"
+                    )
         return self
 
     def window_days(self, kind: Kind) -> int | None:
@@ -484,30 +495,31 @@ class Profile(BaseModel):
 
 
 def load_profiles(path: str | Path) -> dict[str, Profile]:
-    """Read and validate every profile in the file; any problem is a ProfileFileError (a ValueError)."""
-    import yaml  # here, not at module top: the rules import only the standard library and pydantic
+    """Read and validate every profile in the file; any problem is a ProfileFileError naming the file and key."""
+    import yaml  # here, not at module top: the rules import only the standard library, pydantic and our errors
 
     path = Path(path)
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ProfileFileError(f"cannot read eligibility profiles {path}: {exc.strerror or exc}") from exc
+        raise ProfileFileError(f"cannot read eligibility profiles: {exc.strerror or exc}", file=path) from exc
     except yaml.YAMLError as exc:
-        raise ProfileFileError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict) or data.get("version") != 1:
-        raise ProfileFileError(f"{path}: expected a mapping with 'version: 1'")
+        raise ProfileFileError.from_yaml(exc, file=path) from exc
+    if not isinstance(data, dict):
+        raise ProfileFileError("expected a mapping with 'version: 1'", file=path)
+    if data.get("version") != 1:
+        raise ProfileFileError("expected a mapping with 'version: 1'", file=path, key="version")
     entries = data.get("profiles")
     if not isinstance(entries, dict) or not entries:
-        raise ProfileFileError(f"{path}: expected a non-empty 'profiles' mapping of name -> profile")
+        raise ProfileFileError("expected a non-empty 'profiles' mapping of name -> profile", file=path, key="profiles")
     profiles: dict[str, Profile] = {}
     for name, body in entries.items():
         try:
             profiles[str(name)] = Profile.model_validate(body)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'profile'}: {error['msg']}" for error in exc.errors()
-            )
-            raise ProfileFileError(f"{path}: profile {name!r}: {problems}") from exc
+            raise ProfileFileError.from_validation(
+                exc, file=path, what="eligibility profile", at=("profiles", str(name))
+            ) from exc
     return profiles
 
 

@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 
 from aftersales.config.settings import get_settings
-from aftersales.errors import ConfigurationError, Forbidden, NotFound, RuleViolation
+from aftersales.errors import (
+    ConfigurationError,
+    Forbidden,
+    IntegrationError,
+    NotFound,
+    RuleViolation,
+    is_database_failure,
+    one_line,
+)
 from aftersales.web import api, pages
 
 log = logging.getLogger("aftersales.web")
+
+RETRY_AFTER_SECONDS = 60
+# What answers 503: our IntegrationError, the database being unusable, and outside network failures.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    IntegrationError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    TimeoutError,
+    ConnectionError,
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
 
 
 def create_app() -> FastAPI:
@@ -46,11 +72,94 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(ConfigurationError)
-    def _config(request: Request, exc: ConfigurationError) -> JSONResponse:
-        log.error("configuration error: %s", exc)
-        return JSONResponse({"detail": f"configuration error: {exc}"}, status_code=500)
+    def _config(request: Request, exc: ConfigurationError) -> Response:
+        log.error("configuration error on %s %s: %s", request.method, request.url.path, exc)
+        if _wants_json(request):
+            return JSONResponse({"detail": f"configuration error: {exc}", "file": exc.file, "key": exc.key},
+                                status_code=500)
+        return _error_page(request, 500, reason="configuration", message=exc.reason, file=exc.file, key=exc.key)
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _unavailable)
 
     return app
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path == "/api" or request.url.path.startswith("/api/")
+
+
+def _unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After: a page in the reader's language, or JSON for the API; never a traceback."""
+    database = is_database_failure(exc)
+    log.warning("%s unavailable on %s %s: %s: %s", "database" if database else "outside service", request.method,
+                request.url.path, type(exc).__name__, one_line(exc))
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    # A driver's message names hosts and users: the log has it, the reader gets what to do.
+    detail = "" if database else one_line(exc)
+    if _wants_json(request):
+        what = "the database is unreachable" if database else f"an outside service failed: {detail}"
+        return JSONResponse({"detail": f"service unavailable, try again later: {what}"}, status_code=503,
+                            headers=headers)
+    return _error_page(request, 503, headers, reason="database" if database else "integration", message=detail)
+
+
+def _error_page(request: Request, status: int, headers: dict[str, str] | None = None, **context: Any) -> Response:
+    """templates/web/unavailable.html, or plain HTML if even that cannot be rendered (templates misconfigured)."""
+    lang, staff_view = _reader(request)
+    try:
+        page = pages.render("unavailable.html", status, lang=lang, staff_view=staff_view,
+                            retry_after=RETRY_AFTER_SECONDS, **{"file": None, "key": None, **context})
+    except Exception:  # noqa: BLE001 - the error page must not fail in turn
+        log.exception("the error page could not be rendered")
+        text = " · ".join(str(v) for k, v in context.items() if v and k != "reason")
+        page = HTMLResponse(f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{html.escape(text)}</p>",
+                            status_code=status)
+    page.headers.update(headers or {})
+    return page
+
+
+def _reader(request: Request) -> tuple[str, bool]:
+    """The reader's language and whether they are staff, known without the database.
+
+    A gate link (?t=) names its person: staff read their own language (staff file); a customer's language is
+    on the case, in the database that may be down, so the browser's preference decides. No link: staff.
+    """
+    token = request.query_params.get("t")
+    if token:
+        try:
+            from aftersales.config.staff import CUSTOMER, get_staff
+            from aftersales.gates import tokens
+
+            settings = get_settings()
+            claims = tokens.verify(settings.signing_key(), token, 10 * 365 * 24 * 3600)
+            if claims.person_id != CUSTOMER:
+                return get_staff().person(claims.person_id).language, True
+        except Exception:  # noqa: BLE001 - best effort: fall back on the browser's language
+            pass
+        return _accepted_language(request.headers.get("accept-language", "")), False
+    return _accepted_language(request.headers.get("accept-language", "")), True
+
+
+def _accepted_language(header: str) -> str:
+    """'en' or 'zh', whichever the Accept-Language header prefers; Chinese when it names neither."""
+    best, best_q = "zh", 0.0
+    for item in header.split(","):
+        tag, _, params = item.strip().partition(";")
+        language = tag.strip().lower().split("-")[0]
+        if language not in ("en", "zh"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q:
+            best, best_q = language, q
+    return best
 
 
 def app_factory() -> Any:

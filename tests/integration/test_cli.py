@@ -242,3 +242,56 @@ def test_sweep_on_an_empty_database_does_nothing(env: Settings) -> None:
     assert "reminded 0" in result.stdout
     assert "escalated 0" in result.stdout and "errors 0" in result.stdout
     assert stored() == (0, 0)
+
+
+# ---- outside failures and configuration errors: one line, no traceback --------------------------------------
+
+
+def test_show_with_an_unreachable_database_prints_one_line_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.conftest import free_port
+
+    monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", f"postgresql://u:secret@127.0.0.1:{free_port()}/x")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["show", "RP-19990101-99999"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: database unavailable (postgresql://u:***@127.0.0.1:"), lines[0]
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_integration_error_prints_its_first_line_and_exits_1(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aftersales.errors import IntegrationError
+    from aftersales.sla import sweep as sweep_module
+
+    def unreachable() -> None:
+        raise IntegrationError("Prefect API unreachable: connection refused\n  (details of the attempt)")
+
+    monkeypatch.setattr(sweep_module, "sweep", unreachable)
+    result = runner.invoke(app, ["sweep"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "error: Prefect API unreachable: connection refused\n"
+
+
+def test_check_config_names_the_file_and_key_of_an_unknown_role(
+    env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    text = (PROJECT_ROOT / "policy.yaml").read_text(encoding="utf-8")
+    broken, count = re.subn(r"(?m)^(  repair\.triage:\n    role: )\S+", r"\g<1>astronaut", text)
+    assert count == 1, "the shipped policy has no repair.triage role to break"
+    policy.write_text(broken, encoding="utf-8")
+    monkeypatch.setenv("AFTERSALES_POLICY_FILE", str(policy))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["check-config"])
+    assert result.exit_code == 2, result.output
+    assert f"error: {policy}: gates.repair.triage.role: unknown role 'astronaut'" in result.stderr, result.stderr

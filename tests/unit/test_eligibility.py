@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from aftersales.errors import ConfigurationError
 from aftersales.rules.eligibility import (
     CONDITIONS,
     GROUNDS,
@@ -901,15 +902,38 @@ def test_a_bad_profiles_file_is_a_clear_value_error(tmp_path, change, message):
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        pytest.param(lambda d: d.update(version=2), "version", id="version"),
+        pytest.param(lambda d: default_profile(d).update(return_conditions=["transit_damage_found_at_delivery"]),
+                     "profiles.default.return_conditions", id="model_level_check"),
+        pytest.param(lambda d: default_profile(d).update(exchange_window_days=None),
+                     "profiles.default.exchange_window_days", id="no_time_limit"),
+        pytest.param(lambda d: default_profile(d).update(refusal_grounds=["mood"]),
+                     "profiles.default.refusal_grounds.0", id="field"),
+    ],
+)
+def test_a_bad_profiles_file_is_a_configuration_error_naming_file_and_key(tmp_path, change, key):
+    path = write(tmp_path, change)
+    with pytest.raises(ConfigurationError) as caught:
+        load_profiles(path)
+    assert isinstance(caught.value, ProfileFileError)
+    assert (caught.value.file, caught.value.key) == (str(path), key)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
 def test_a_missing_profiles_file_is_a_clear_value_error(tmp_path):
-    with pytest.raises(ProfileFileError, match="cannot read eligibility profiles .*absent.yaml"):
+    with pytest.raises(ProfileFileError, match=r"absent\.yaml: cannot read eligibility profiles") as caught:
         load_profiles(tmp_path / "absent.yaml")
+    assert caught.value.file == str(tmp_path / "absent.yaml")
 
 
 def test_the_error_names_the_profile_at_fault(tmp_path):
     path = write(tmp_path, lambda d: d["profiles"]["grocery"].update(max_returns_per_order=0))
-    with pytest.raises(ProfileFileError, match="profile 'grocery': max_returns_per_order"):
+    with pytest.raises(ProfileFileError, match=r"profiles\.grocery\.max_returns_per_order: ") as caught:
         load_profiles(path)
+    assert (caught.value.file, caught.value.key) == (str(path), "profiles.grocery.max_returns_per_order")
 
 
 # ---- the rule tables ----------------------------------------------------------------------------

@@ -249,3 +249,64 @@ def test_the_citation_check_sees_every_sla_entry_and_gate():
 )
 def test_every_duration_and_role_in_the_policy_cites_a_source_or_a_choice(number: int, line: str):
     assert any(marker in line for marker in SOURCE_MARKERS), f"policy.yaml:{number} has no citation: {line!r}"
+
+
+# ---- file and key named ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        pytest.param(lambda d: d["gates"]["repair.triage"].update(deadlin="reply"), "gates.repair.triage.deadlin",
+                     id="unknown_key"),
+        pytest.param(lambda d: d["gates"]["repair.triage"].update(ladder="nope"), "gates.repair.triage.ladder",
+                     id="missing_ladder"),
+        pytest.param(lambda d: d["gates"]["repair.plan"].update(deadline="whenever"), "gates.repair.plan.deadline",
+                     id="missing_sla_entry"),
+        pytest.param(lambda d: d["gates"]["repair.triage"].update(deadline_urgent="now"),
+                     "gates.repair.triage.deadline_urgent", id="missing_urgent_sla_entry"),
+        pytest.param(lambda d: d["calendar"].update(work_start="18:00"), "calendar.work_start", id="hours"),
+        pytest.param(lambda d: d["calendar"].update(timezone="Mars/Olympus"), "calendar.timezone", id="zone"),
+        pytest.param(lambda d: d["repair"]["sla"]["reply"].update(amount=1.5, unit="working_days"),
+                     "repair.sla.reply.amount", id="fractional_days"),
+        pytest.param(lambda d: d["gates"].update(triage=d["gates"]["repair.triage"]), "gates.triage",
+                     id="gate_name"),
+        pytest.param(lambda d: d["warranty"].update(months=-1), "warranty.months", id="negative_months"),
+    ],
+)
+def test_an_invalid_policy_names_the_file_and_the_dotted_key(data: dict[str, Any], change: Any, key: str):
+    change(data)
+    with pytest.raises(ConfigurationError) as info:
+        parse_policy(data, "policy.yaml")
+    assert (info.value.file, info.value.key) == ("policy.yaml", key)
+    assert str(info.value).startswith("policy.yaml: not a valid policy: ")
+    assert f": {key}: " in str(info.value)
+
+
+def test_every_problem_of_a_policy_is_listed_with_its_key(data: dict[str, Any]):
+    data["warranty"]["months"] = -1
+    data["gates"]["repair.triage"]["deadlin"] = "reply"
+    with pytest.raises(ConfigurationError) as info:
+        parse_policy(data, "policy.yaml")
+    assert "warranty.months: " in str(info.value) and "gates.repair.triage.deadlin: " in str(info.value)
+
+
+def test_a_file_problem_names_the_file(tmp_path: Path):
+    path = write(tmp_path, "gates: [unclosed\n  warranty: {months: 36\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_policy(path)
+    assert info.value.file == str(path)
+    assert "line 2" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_gate_the_file_lacks_names_the_file_and_the_key(tmp_path: Path):
+    policy = load_policy(write(tmp_path, POLICY_FILE.read_text(encoding="utf-8")))
+    with pytest.raises(ConfigurationError) as info:
+        policy.gate("repair.teleport")
+    assert (info.value.file, info.value.key) == (str(tmp_path / "policy.yaml"), "gates.repair.teleport")
+
+
+def test_role_references_name_each_role_with_its_key(shipped: Policy):
+    references = dict(shipped.role_references())
+    assert references["gates.repair.triage.role"] == shipped.gate("repair.triage").role
+    assert any(key.startswith("ladders.") and key.endswith(".role") for key in references)

@@ -201,3 +201,36 @@ def test_a_staff_file_that_is_a_list_is_refused(tmp_path: Path):
 def test_a_missing_staff_file_is_refused(tmp_path: Path):
     with pytest.raises(ConfigurationError, match="not found"):
         load_staff(tmp_path / "absent.yaml", fake_sink)
+
+
+# ---- file and key named ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        pytest.param(lambda d: d["people"][1].update(roles=["astronaut"]), "people.1.roles", id="unknown_role"),
+        pytest.param(lambda d: d["people"][0].update(away=True, delegate="ghost"), "people.0.delegate",
+                     id="unknown_delegate"),
+        pytest.param(lambda d: d["people"].append(person("li.na", ["finance"])), "people.4.id", id="duplicate_id"),
+        pytest.param(lambda d: d["people"][2].update(notify=[]), "people.2.notify", id="no_destination"),
+        pytest.param(lambda d: d["people"][0].update(phone="1"), "people.0.phone", id="unknown_key"),
+    ],
+)
+def test_an_invalid_staff_file_names_the_file_and_the_dotted_key(tmp_path: Path, change: Any, key: str):
+    data = copy.deepcopy(BASE)
+    change(data)
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigurationError) as info:
+        load_staff(path, fake_sink)
+    assert (info.value.file, info.value.key) == (str(path), key)
+    assert str(info.value).startswith(f"{path}: not a valid staff directory: ")
+
+
+def test_a_role_nobody_holds_names_the_staff_file(tmp_path: Path):
+    staff = directory(tmp_path, zhao_min={"away": True})
+    with pytest.raises(ConfigurationError) as info:
+        staff.holders("finance")
+    assert info.value.file == str(tmp_path / "staff.yaml")
+    with pytest.raises(ConfigurationError, match=r"staff\.yaml: roles: role 'astronaut'"):
+        staff.holders("astronaut")
