@@ -194,22 +194,29 @@ def gate_row(case_id: int, key: str, *, status: str = "waiting", rung: int = 0, 
             "answered_at": None, "answered_via": None, "resumed_at": None, "context": {"summary": []}, **extra}
 
 
+def insert(conn: sa.Connection, table: sa.Table, **values: Any) -> int:
+    """Insert one row; its new id (the sequence moves on PostgreSQL, as the application's inserts need)."""
+    key = conn.execute(table.insert().values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def fill(conn: sa.Connection, md: sa.MetaData) -> OldRows:
     """A case with its history, gates in every timing state, a link, an escalation, a vote and messages."""
     t = md.tables
     number = "RP-20261123-00001"
-    case_id = conn.execute(t["cases"].insert().values(
-        customer_name="王小明", customer_phone="13912345678", customer_email="wang@example.com",
+    case_id = insert(
+        conn, t["cases"], customer_name="王小明", customer_phone="13912345678", customer_email="wang@example.com",
         customer_address=None, product_model="XQB80-A", serial_number="SN-0001", purchase_date=None,
         problem_description="洗衣机不排水", channel="hotline", language="zh", number=number, procedure="repair",
         status="open", urgent=False, opened_at=T0, closed_at=None, flow_run_id=None, parent_case_id=None,
         data={"warranty": "in"},
-    )).inserted_primary_key[0]
+    )
     conn.execute(t["case_events"].insert().values(case_id=case_id, key="opened", at=T0, kind="opened",
                                                   actor="system", summary="案件已登记", data={}))
     deadline = T0 + timedelta(hours=2)
     reminder = T0 + timedelta(minutes=90)
-    answered = {"answered_person": "li.na"} if "answered_person" in t["gates"].c else {}
+    answered: dict[str, Any] = {"answered_person": "li.na"} if "answered_person" in t["gates"].c else {}
     rows = {
         # reminder pending (reminded_rung < rung, before the deadline): due at the reminder
         "reminder_pending": gate_row(case_id, "reminder_pending", remind_at=reminder, deadline_at=deadline),
@@ -226,7 +233,7 @@ def fill(conn: sa.Connection, md: sa.MetaData) -> OldRows:
                              answer={"urgent": True}, answered_by="李娜 (li.na)", answered_at=T0,
                              answered_via="link", **answered),
     }
-    ids = {key: conn.execute(t["gates"].insert().values(**row)).inserted_primary_key[0] for key, row in rows.items()}
+    ids = {key: insert(conn, t["gates"], **row) for key, row in rows.items()}
     conn.execute(t["gate_tokens"].insert().values(jti="j-1", gate_id=ids["reminder_pending"], person_id="li.na",
                                                   issued_at=T0, expires_at=T0 + timedelta(days=14), used_at=None))
     conn.execute(t["escalations"].insert().values(gate_id=ids["reminded"], case_id=case_id, at=T0,
