@@ -345,5 +345,88 @@ def calendar_year(
             typer.echo(f"  {item['date']} {item['weekday']}  {item['name'] or '-':<46} {item['source']}")
 
 
+db_app = typer.Typer(help="The project's database: schema migrations (Alembic, aftersales/runtime/migrations).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _database_label() -> str:
+    """The configured database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from aftersales.config.settings import get_settings
+
+    url = get_settings().effective_database_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "AFTERSALES_DATABASE_URL (not a database URL)"
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """What reaching or migrating the database raises: unreachable, bad URL, missing driver, unknown revision."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return SQLAlchemyError, CommandError, OSError, ImportError
+
+
+def _database_failure(exc: Exception) -> str:
+    """One line saying why the database could not be used."""
+    from sqlalchemy.exc import DBAPIError
+
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(reason).splitlines() if line.strip()]
+    return f"{type(reason).__name__}: {lines[0]}" if lines else type(reason).__name__
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest migration; does nothing when it is there already.
+
+    A database made by an earlier build (tables but no alembic_version) is first stamped with the revision its
+    columns match. `aftersales up`, the mail sink and the CLI run this themselves.
+    """
+    from aftersales.runtime.db import upgrade_schema
+
+    label = _database_label()
+    try:
+        done = upgrade_schema()
+    except _database_errors() as exc:
+        _fail(f"cannot upgrade the database {label}: {_database_failure(exc)}")
+    if done.adopted is not None:
+        typer.echo(f"adopted the tables of an earlier build as revision {done.adopted}")
+    if done.changed:
+        typer.echo(f"upgraded {label} from {done.adopted or done.before or 'an empty database'} to {done.after}")
+    else:
+        typer.echo(f"{label} is at {done.after} (head); nothing to do")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision (and whether it is the newest)."""
+    from aftersales.runtime.db import current_revision, get_engine, head_revision, legacy_revision
+
+    label = _database_label()
+    try:
+        revision = current_revision()
+        legacy = None
+        if revision is None:
+            with get_engine().connect() as conn:
+                legacy = legacy_revision(conn)
+    except _database_errors() as exc:
+        _fail(f"cannot read the database {label}: {_database_failure(exc)}")
+    head = head_revision()
+    if revision == head:
+        typer.echo(f"{revision} (head)")
+    elif revision is not None:
+        typer.echo(f"{revision} (head is {head}: run `aftersales db upgrade`)")
+    elif legacy is not None:
+        typer.echo(f"none (tables of an earlier build matching {legacy}: `aftersales db upgrade` adopts them)")
+    else:
+        typer.echo("none (empty database: run `aftersales db upgrade`)")
+
+
 if __name__ == "__main__":
     app()

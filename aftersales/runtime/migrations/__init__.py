@@ -1,0 +1,1 @@
+"""Alembic migrations of the project's own database (run by `aftersales db upgrade`)."""
