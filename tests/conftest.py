@@ -43,4 +43,4 @@ def stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 def stack_db(stack: Stack) -> Path:
     """The SQLite file of the stack's own database."""
-    return stack.config.data_dir / "aftersales.runtime.db"
+    return stack.config.data_dir / "aftersales.db"

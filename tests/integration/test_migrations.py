@@ -44,7 +44,7 @@ TABLES = ("cases", "case_events", "gates", "gate_tokens", "escalations", "notifi
 def engine(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """A new, empty database of each engine, configured as the application's (no schema yet)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'aftersales.runtime.db'}"
+        url = f"sqlite:///{tmp_path / 'aftersales.db'}"
     else:
         url = new_postgres_database(request.getfixturevalue("postgres_server"))
     monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
