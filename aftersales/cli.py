@@ -234,11 +234,28 @@ def check_config() -> None:
         raise  # one line, exit 1 (_Commands)
     except AftersalesError as exc:
         _fail(str(exc), 2)
+    _check_procedures(policy)
     calendar = _policy_calendar(policy)
     typer.echo(f"policy {settings.policy_file}: {len(policy.gates)} gates, ladders {sorted(policy.ladders)}")
     typer.echo(f"staff {settings.staff_file}: {len(staff.people)} people, {len(staff.roles)} roles")
     typer.echo(f"calendar: {_calendar_layers(policy, calendar)}")
     _warn_estimated_deadlines(policy)
+
+
+def _check_procedures(policy: Any) -> None:
+    """The registered procedures against the policy and prefect.yaml; exit 2 naming each disagreement."""
+    import yaml
+
+    from aftersales.config.settings import PROJECT_ROOT
+    from aftersales.procedures.registry import configuration_problems, procedures
+
+    deployments = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text(encoding="utf-8")).get("deployments", [])
+    problems = configuration_problems(policy, deployments)
+    for where, problem in problems:
+        typer.secho(f"error: {where}: {problem}", err=True, fg=typer.colors.RED)
+    if problems:
+        raise typer.Exit(2)
+    typer.echo("procedures: " + ", ".join(f"{p.name} ({p.prefix}, {p.deployment})" for p in procedures()))
 
 
 def _policy_calendar(policy: Any) -> Any:

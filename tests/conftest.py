@@ -15,7 +15,9 @@ from aftersales.runtime.stack import Stack, StackConfig, free_port
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Embedded PostgreSQL, a real Prefect server with the flows deployed, one worker, web app, mail sink."""
     data_dir = tmp_path_factory.mktemp("stack")
-    config = StackConfig(data_dir=data_dir, prefect_port=free_port(), web_port=free_port(), smtp_port=free_port())
+    # The stack also knows a procedure declared in the tests only (tests/flows/toy_procedure.py).
+    config = StackConfig(data_dir=data_dir, prefect_port=free_port(), web_port=free_port(), smtp_port=free_port(),
+                         extra_env={"AFTERSALES_PROCEDURE_MODULES": "tests.flows.toy_procedure"})
     running = Stack(config, progress=lambda message: None)
     try:
         running.start()

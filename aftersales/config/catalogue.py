@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from aftersales.config.files import read_yaml
 from aftersales.errors import ConfigurationError
 
 
@@ -26,14 +25,7 @@ _PRODUCTS = TypeAdapter(list[Product])
 
 @lru_cache(maxsize=4)
 def _load(path: str, mtime: float) -> dict[str, Product]:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read the product catalogue: {exc.strerror or exc}", file=path) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError.from_yaml(exc, file=path) from exc
+    data = read_yaml(path, "product catalogue") or {}
     if not isinstance(data, dict):
         raise ConfigurationError("expected a mapping with a 'products' list", file=path)
     try:

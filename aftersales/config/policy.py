@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from aftersales.config.files import read_yaml
 from aftersales.errors import ConfigurationError, KeyedValueError, dotted
 
 Unit = Literal["natural_hours", "natural_days", "working_hours", "working_days"]
@@ -149,10 +149,24 @@ class ReturnsPolicy(BaseModel):
         raise ValueError(f"no approval level covers {amount}")
 
 
-class Policy(BaseModel):
-    """The whole policy file."""
+class ProcedurePolicy(BaseModel):
+    """The section of a procedure that has no typed section of its own here: SLA figures, optional steps and
+    whatever settings its flow reads (`policy.section("toy").limit`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
+    sla: dict[str, Duration] = Field(default_factory=dict)
+    optional_steps: dict[str, bool] = Field(default_factory=dict)
+
+
+BUILT_IN_SECTIONS = ("repair", "complaint", "returns")
+
+
+class Policy(BaseModel):
+    """The whole policy file: shared sections, one section per procedure, and every gate."""
+
+    # Other top-level sections are the sections of registered procedures (checked below), so a new
+    # procedure brings its section without a change here; a typo is still refused.
+    model_config = ConfigDict(extra="allow")
     version: int = 1
     calendar: CalendarPolicy = CalendarPolicy()
     warranty: WarrantyPolicy
@@ -164,6 +178,25 @@ class Policy(BaseModel):
     gates: dict[str, GatePolicy]
     notify_on_factory_return: list[str] = Field(default_factory=list)
     _source: str | None = PrivateAttr(default=None)  # the file it was read from, for error messages
+
+    @model_validator(mode="after")
+    def _procedure_sections(self) -> Policy:
+        from aftersales.procedures.registry import procedures
+
+        known = {p.policy_section for p in procedures()}
+        for key, value in list((self.model_extra or {}).items()):
+            if key not in known:
+                raise KeyedValueError((key,), f"unknown section: no procedure declares it (procedures' sections: "
+                                              f"{', '.join(sorted(known))})")
+            self.__pydantic_extra__[key] = ProcedurePolicy.model_validate(value)  # type: ignore[index]
+        return self
+
+    def section(self, name: str) -> BaseModel:
+        """A procedure's section (ConfigurationError when the file lacks it)."""
+        found = getattr(self, name, None)
+        if not isinstance(found, BaseModel):
+            raise ConfigurationError("the section is missing", file=self._source, key=name)
+        return found
 
     @field_validator("gates")
     @classmethod
@@ -241,10 +274,26 @@ class Policy(BaseModel):
         return bool(getattr(section, "optional_steps", {}).get(step, True))
 
 
+def with_procedure_defaults(data: Any) -> Any:
+    """The file's data over the defaults that procedures declare (`Procedure.policy_defaults`): the file wins."""
+    from aftersales.procedures.registry import procedures
+
+    if not isinstance(data, dict):
+        return data
+    merged = dict(data)
+    for procedure in procedures():
+        for key, value in procedure.policy_defaults.items():
+            if key == "gates" and isinstance(merged.get("gates"), dict):
+                merged["gates"] = {**value, **merged["gates"]}
+            else:
+                merged.setdefault(key, value)
+    return merged
+
+
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     """Validate policy data, turning every problem into one ConfigurationError naming the file and each key."""
     try:
-        policy = Policy.model_validate(data)
+        policy = Policy.model_validate(with_procedure_defaults(data))
     except ValidationError as exc:
         raise ConfigurationError.from_validation(exc, file=source, what="policy") from exc
     policy._source = source
@@ -253,15 +302,7 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigurationError("policy file not found", file=path) from exc
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read the policy file: {exc.strerror or exc}", file=path) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError.from_yaml(exc, file=path) from exc
-    return parse_policy(data, str(path))
+    return parse_policy(read_yaml(path, "policy file", missing="policy file not found"), str(path))
 
 
 @lru_cache(maxsize=4)

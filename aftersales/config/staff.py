@@ -7,9 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from aftersales.config.files import read_yaml
 from aftersales.errors import ConfigurationError, KeyedValueError, NotFound
 
 CUSTOMER = "customer"
@@ -85,14 +85,7 @@ class StaffDirectory(BaseModel):
 
 def load_staff(path: Path, expand_sink: Callable[[str], str]) -> StaffDirectory:
     """Read the directory; a destination 'sink:ADDRESS' becomes e-mail through the configured SMTP sink."""
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigurationError("staff file not found", file=path) from exc
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read the staff file: {exc.strerror or exc}", file=path) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError.from_yaml(exc, file=path) from exc
+    data: Any = read_yaml(path, "staff file", missing="staff file not found")
     people = data.get("people") if isinstance(data, dict) else None
     for person in people if isinstance(people, list) else []:
         if isinstance(person, dict) and isinstance(person.get("notify"), list):

@@ -6,22 +6,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from aftersales.config.files import read_yaml
 from aftersales.errors import ConfigurationError
 
 
 @lru_cache(maxsize=8)
 def _labels(templates_dir: str, language: str) -> dict[str, Any]:
     path = Path(templates_dir) / "labels" / f"{language}.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise ConfigurationError(f"no labels for language {language!r}", file=path) from exc
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read the labels: {exc.strerror or exc}", file=path) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError.from_yaml(exc, file=path) from exc
+    data = read_yaml(path, "labels", missing=f"no labels for language {language!r}") or {}
     if not isinstance(data, dict):
         raise ConfigurationError("expected a mapping of section -> key -> label", file=path)
     for section, entries in data.items():

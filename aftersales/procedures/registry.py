@@ -40,6 +40,9 @@ class Procedure:
     intake_checks: Sequence[IntakeCheck] = ()  # checks that need configuration (catalogue, profiles)
     watchers: Sequence[Watcher] = ()  # what the sweep watches beyond its gates (spare unit, closing limit)
     report_roles: Sequence[str] = ()  # who receives its periodic reports
+    # Defaults of its policy section and gates, beneath policy.yaml (the file wins): a procedure can ship
+    # working figures with its declaration; operators change them in the file.
+    policy_defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -121,3 +124,23 @@ def get(name: str) -> Procedure:
 def facts_keys() -> set[str]:
     """Every request block some procedure reads its facts from."""
     return {p.facts_key for p in procedures() if p.facts_key}
+
+
+def configuration_problems(policy: Any, deployments: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """What the registry, the policy and prefect.yaml's deployments disagree on: (where, problem) pairs."""
+    found: list[tuple[str, str]] = []
+    sections = {p.policy_section for p in procedures()}
+    for procedure in procedures():
+        if getattr(policy, procedure.policy_section, None) is None:
+            found.append((f"policy: {procedure.policy_section}", f"procedure {procedure.name} has no section"))
+        deployment = procedure.deployment.split("/", 1)[-1]
+        declared = [d for d in deployments if d.get("name") == deployment]
+        if not declared:
+            found.append((f"prefect.yaml: deployments.{deployment}", f"procedure {procedure.name} is not deployed"))
+        elif declared[0].get("entrypoint") != procedure.flow:
+            found.append((f"prefect.yaml: deployments.{deployment}.entrypoint",
+                          f"is {declared[0].get('entrypoint')!r}, procedure {procedure.name} runs {procedure.flow!r}"))
+    for gate in policy.gates:
+        if gate.split(".", 1)[0] not in sections:
+            found.append((f"policy: gates.{gate}", "belongs to no procedure (its prefix names no procedure section)"))
+    return found

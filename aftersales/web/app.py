@@ -22,6 +22,7 @@ from aftersales.errors import (
     is_database_failure,
     one_line,
 )
+from aftersales.procedures import registry
 from aftersales.web import api, pages
 
 log = logging.getLogger("aftersales.web")
@@ -44,6 +45,7 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 
 def create_app() -> FastAPI:
     """Build the app; nothing connects at import time."""
+    registry.procedures()  # import every declaration now: their gate inputs must be known to the forms
     app = FastAPI(title="aftersales", version="0.1.0", description="After-sales procedures: gates, cases, operations")
     app.include_router(api.router)
     app.include_router(pages.router)

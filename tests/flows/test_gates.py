@@ -151,7 +151,8 @@ def test_a_late_gate_is_reminded_once_then_climbs_its_ladder(stack_env: Stack, d
     opened = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
     with session_scope() as session:
         session.execute(update(Gate).where(col(Gate.id) == gate["id"]).values(
-            opened_at=opened, deadline_at=opened + timedelta(hours=2), remind_at=opened + timedelta(minutes=90)))
+            opened_at=opened, deadline_at=opened + timedelta(hours=2), remind_at=opened + timedelta(minutes=90),
+            due_at=opened + timedelta(minutes=90)))  # as open_gate stores it: the sweep reads gates by due_at
 
     assert sweep(opened + timedelta(minutes=60)).reminded == []
     assert sweep(opened + timedelta(minutes=91)).reminded == [gate["id"]]

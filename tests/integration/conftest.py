@@ -42,6 +42,18 @@ def new_postgres_database(admin_url: str) -> str:
     return admin_url.replace("/postgres?", f"/{name}?", 1)
 
 
+def use_database_of(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the settings at a new, empty database of the engine the test is parametrized with; its URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'aftersales.db'}"
+    else:
+        url = new_postgres_database(request.getfixturevalue("postgres_server"))
+    monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", url)
+    get_settings.cache_clear()
+    return url
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings pointing at a new SQLite file and a free SMTP port, with the schema created."""

@@ -18,7 +18,7 @@ from aftersales.gates import lifecycle, links
 from aftersales.gates.tokens import LinkRefused
 from aftersales.runtime.db import create_schema, session_scope
 from models import CaseCreate, CaseEvent, Gate
-from tests.integration.conftest import new_postgres_database
+from tests.integration.conftest import use_database_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -26,13 +26,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings pointing at a fresh database of each engine, schema created."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'aftersales.db'}"
-    else:
-        url = new_postgres_database(request.getfixturevalue("postgres_server"))
-    monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("AFTERSALES_DATABASE_URL", url)
-    get_settings.cache_clear()
+    use_database_of(request, tmp_path, monkeypatch)
     create_schema()
     yield request.param
     get_settings.cache_clear()

@@ -33,7 +33,7 @@ from aftersales.runtime.db import (
 )
 from models import CaseCreate, Gate, GateVote
 from models.types import JSONType, UTCDateTime
-from tests.integration.conftest import new_postgres_database
+from tests.integration.conftest import use_database_of
 
 HEAD = "0004"
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -43,13 +43,7 @@ TABLES = ("cases", "case_events", "gates", "gate_tokens", "escalations", "notifi
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """A new, empty database of each engine, configured as the application's (no schema yet)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'aftersales.db'}"
-    else:
-        url = new_postgres_database(request.getfixturevalue("postgres_server"))
-    monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("AFTERSALES_DATABASE_URL", url)
-    get_settings.cache_clear()
+    use_database_of(request, tmp_path, monkeypatch)
     yield get_engine()
     get_engine().dispose()
     get_settings.cache_clear()
