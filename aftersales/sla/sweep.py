@@ -125,8 +125,8 @@ def remind(gate: Gate, at: datetime) -> bool:
         return False  # another sweep took it
     refresh_due(gate.id)
     hours = (gate.deadline_at - at).total_seconds() / 3600
-    left = f"{max(hours, 0):.1f} h"  # a reminder goes out before the deadline; a late sweep says 0.0 h
-    notify_gate(gate.id, "reminder", extra={"time_left": left}, now=at)
+    left = f"{hours:.1f} h"
+    notify_gate(gate.id, "reminder", extra={"time_left": left, "overdue": hours <= 0}, now=at)
     record_event(gate.case_id, f"gate:{gate.key}:reminded:{gate.rung}", "reminder",
                  f"reminder sent to {gate.assignee_role} ({left} left)", at=at)
     return True

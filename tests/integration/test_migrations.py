@@ -21,6 +21,7 @@ from sqlmodel import Session, SQLModel, col, func, select
 from typer.testing import CliRunner
 
 from aftersales.cases import store as cases
+from aftersales.cases.view import case_view
 from aftersales.cli import app
 from aftersales.config.settings import PROJECT_ROOT, get_settings
 from aftersales.runtime.db import (
@@ -276,7 +277,7 @@ def assert_upgraded_with_every_row(engine: Engine, old: OldRows) -> None:
     assert {key: gate.due_at for key, gate in gates.items()} == old.due
     assert gates["answered"].answer == {"urgent": True} and gates["answered"].answered_at == T0
     # The application works on it: reads the old case, opens a new one (sequences intact on PostgreSQL).
-    view = cases.case_view(old.number)
+    view = case_view(old.number)
     assert [line["kind"] for line in view["history"]] == ["opened"]
     assert len(view["waiting_gates"]) == 4 and len(view["escalations"]) == 1 and len(view["notifications"]) == 1
     new = cases.open_case(CaseCreate(customer_name="客户", customer_phone="13900000000", product_model="PT-3000",

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from aftersales.cases import store
 from aftersales.config.settings import PROJECT_ROOT, Settings, get_settings
 from aftersales.errors import ConfigurationError, IntegrationError
 from aftersales.gates import tokens
+from aftersales.web import api, pages
 from aftersales.web.app import create_app
 from tests.integration.conftest import free_port
 
@@ -101,7 +101,9 @@ def fail_with(error: Exception) -> Callable[..., object]:
 def test_an_integration_error_is_a_503_for_the_api_and_the_page(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "case_view", fail_with(IntegrationError("Prefect API unreachable: refused")))
+    failing = fail_with(IntegrationError("Prefect API unreachable: refused"))
+    monkeypatch.setattr(api, "case_view", failing)
+    monkeypatch.setattr(pages, "case_view", failing)
     response = client.get("/api/cases/X")
     assert response.status_code == 503 and "retry-after" in response.headers
     assert "Prefect API unreachable" in response.json()["detail"]
@@ -135,7 +137,7 @@ def test_a_configuration_error_in_the_api_is_a_500_json_naming_file_and_key(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     error = ConfigurationError("unknown role 'x'", file="policy.yaml", key="gates.repair.triage.role")
-    monkeypatch.setattr(store, "case_view", fail_with(error))
+    monkeypatch.setattr(api, "case_view", fail_with(error))
     response = client.get("/api/cases/X")
     assert response.status_code == 500
     body = response.json()

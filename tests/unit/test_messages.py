@@ -18,7 +18,7 @@ STAFF_KEYS = {"case_number", "procedure_label", "gate_title", "summary", "link",
 # cannot reach customer phone numbers or addresses (privacy rule 000:69, 004:103).
 CONTRACT: dict[str, set[str]] = {
     "gate_request": STAFF_KEYS,
-    "gate_reminder": STAFF_KEYS | {"time_left"},
+    "gate_reminder": STAFF_KEYS | {"time_left", "overdue"},
     "gate_escalated": STAFF_KEYS | {"rung", "previous_assignee", "reason", "changes"},
     "customer_action": {"case_number", "customer_name", "gate_title", "summary", "link", "deadline"},
     "case_notice": {"case_number", "customer_name", "headline", "lines"},
@@ -34,6 +34,7 @@ SAMPLE = {
     "deadline": "2024-06-03 17:30",
     "assignee_name": "王芳",
     "time_left": "2 小时",
+    "overdue": False,
     "rung": 2,
     "previous_assignee": "李雷",
     "reason": "超时未处理",
