@@ -9,7 +9,7 @@ from pydantic import BaseModel, EmailStr, ModelWrapValidatorHandler, field_valid
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.types import JSONType, UTCDateTime, utcnow
+from models.types import JSONType, UTCDateTime, aware_past_moment, plausible_date, utcnow
 
 Channel = Literal["hotline", "website", "app", "email", "online_chat", "in_person", "letter", "agent", "other"]
 Language = Literal["zh", "en"]
@@ -57,10 +57,13 @@ class CaseCreate(CaseBase):
 
     @field_validator("purchase_date")
     @classmethod
-    def _purchase_not_in_future(cls, value: date | None) -> date | None:
-        if value is not None and value > date.today():
-            raise ValueError("purchase date lies in the future")
-        return value
+    def _purchase_date_plausible(cls, value: date | None) -> date | None:
+        return plausible_date(value, "purchase date")
+
+    @field_validator("reported_at")
+    @classmethod
+    def _reported_at_aware_and_past(cls, value: datetime | None) -> datetime | None:
+        return aware_past_moment(value, "reported_at")
 
     def typed_facts(self) -> Any:
         """The facts as the procedure's model (None for a procedure without a facts block)."""

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import model_validator
 from sqlmodel import Field, SQLModel
 
+from models.types import plausible_date
+
 ComplaintCategory = Literal[
     "quality_safety", "consumer_rights", "major_service_error", "serious_grievance",  # F1:200-202, 004:407
     # 004:419-429
@@ -32,6 +34,5 @@ class ComplaintDetails(SQLModel):
         counted = self.quantity is not None and self.defective_quantity is not None
         if counted and self.defective_quantity > self.quantity:  # type: ignore[operator]
             raise ValueError("defective_quantity cannot exceed quantity")
-        if self.ship_date is not None and self.ship_date > date.today():
-            raise ValueError("ship_date lies in the future")
+        plausible_date(self.ship_date, "ship_date")
         return self

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from models.safe_input import unsafe_values
+
 M = TypeVar("M")
+_SPLIT: ContextVar[bool] = ContextVar("facts_split", default=False)
 
 
 def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
@@ -28,8 +32,13 @@ def split_facts(cls: type[M], data: Any, handler: Any) -> M:
     """
     from aftersales.procedures.registry import facts_keys, find, procedures
 
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or _SPLIT.get():
+        # SQLModel validates once more from inside the handler, on the data already split below.
         return handler(data)  # type: ignore[no-any-return]
+    unsafe = unsafe_values(data)
+    if unsafe:  # refused before any other check reads them
+        raise ValidationError.from_exception_data(getattr(cls, "__name__", "CaseCreate"), [
+            _error(path, f"value {why}", None) for path, why in unsafe])
     keys = facts_keys()
     blocks = {key: data[key] for key in keys if key in data}
     rest = {key: value for key, value in data.items() if key not in keys and key != "facts"}
@@ -58,10 +67,13 @@ def split_facts(cls: type[M], data: Any, handler: Any) -> M:
                 except ValidationError as exc:
                     errors += _relocated(exc, (key,))
     model = None
+    token = _SPLIT.set(True)
     try:
         model = handler({**rest, "facts": facts})
     except ValidationError as exc:
         errors = _relocated(exc) + errors
+    finally:
+        _SPLIT.reset(token)
     if errors:
         raise ValidationError.from_exception_data(getattr(cls, "__name__", "CaseCreate"), errors)
     return model  # type: ignore[return-value]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from sqlmodel import Field, SQLModel
+
+from models.types import aware_past_moment, plausible_date
 
 ProofKind = Literal["purchase_voucher", "photo", "delivery_confirmation", "invoice"]
 
@@ -35,6 +37,16 @@ class GoodsClaim(SQLModel):
     @field_validator("delivered_on")
     @classmethod
     def _delivered_in_the_past(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError("delivery date lies in the future")
-        return value
+        return plausible_date(value, "delivery date")  # type: ignore[return-value]
+
+    @field_validator("signed_at")
+    @classmethod
+    def _signed_at_aware_and_past(cls, value: datetime | None) -> datetime | None:
+        return aware_past_moment(value, "signed_at")
+
+    @model_validator(mode="after")
+    def _signed_on_or_after_delivery(self) -> GoodsClaim:
+        # Compared in the signer's own time zone: the day written on the delivery note.
+        if self.signed_at is not None and self.signed_at.date() < self.delivered_on:
+            raise ValueError("signed_at lies before delivered_on")
+        return self

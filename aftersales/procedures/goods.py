@@ -15,6 +15,7 @@ from aftersales.config.settings import get_settings
 from aftersales.procedures.registry import Problem, Procedure, register
 from aftersales.rules.eligibility import load_profiles
 from aftersales.rules.goods_claim import required_proofs
+from aftersales.runtime import clock
 from models.goods import GoodsClaim
 
 
@@ -30,6 +31,9 @@ def goods_checks(request: Any, goods: GoodsClaim | None) -> list[Problem]:
     if profile is None or goods.goods_category not in profile.goods_categories:
         problems.append((["goods", "goods_category"],
                          f"{goods.goods_category!r} goods are not covered by profile {item.profile!r}"))
+    requested_on = (request.reported_at or clock.now()).date()
+    if goods.delivered_on > requested_on:
+        problems.append((["goods", "delivered_on"], "the delivery date lies after the request (reported_at)"))
     kinds = {p.kind for p in goods.proofs}
     for kind, why in required_proofs(goods.reason):
         if kind not in kinds:

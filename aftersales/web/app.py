@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sa_exc
@@ -24,6 +25,7 @@ from aftersales.errors import (
 )
 from aftersales.procedures import registry
 from aftersales.web import api, pages
+from models.safe_input import printable
 
 log = logging.getLogger("aftersales.web")
 
@@ -81,10 +83,22 @@ def create_app() -> FastAPI:
                                 status_code=500)
         return _error_page(request, 500, reason="configuration", message=exc.reason, file=exc.file, key=exc.key)
 
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": refusal_details(exc.errors())}, status_code=422)
+
     for kind in UNAVAILABLE:
         app.add_exception_handler(kind, _unavailable)
 
     return app
+
+
+def refusal_details(errors: Any) -> list[dict[str, Any]]:
+    """A 422's errors without the refused values: they may not encode (lone surrogates, NaN) and they may be
+    personal data; the location and the message say what to fix."""
+    return [{"loc": [printable(str(part)) if isinstance(part, str) else part for part in err.get("loc", ())],
+             "type": err.get("type", "value_error"), "msg": printable(str(err.get("msg", "")))}
+            for err in errors]
 
 
 def _wants_json(request: Request) -> bool:

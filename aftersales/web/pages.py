@@ -6,9 +6,10 @@ import html
 import re
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from fastapi import Path as FastAPIPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -34,6 +35,8 @@ from models import Case, Escalation, Gate, MailboxMessage
 from models.inputs import GATE_INPUTS
 
 router = APIRouter(include_in_schema=False)
+# An id the database can hold (a larger number would overflow the driver: 422, not 500).
+DatabaseId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)]
 REFUSAL_STATUS = {"forged": 403, "other_gate": 403, "expired": 410, "used": 409, "closed": 409}
 
 
@@ -103,7 +106,7 @@ def _link_language(token: str) -> str:
 
 
 @router.get("/gates/{gate_id}", response_class=HTMLResponse)
-def gate_page(gate_id: int, t: str = "") -> HTMLResponse:
+def gate_page(gate_id: DatabaseId, t: str = "") -> HTMLResponse:
     """The page a link opens: case summary and the gate's form, or a clear refusal."""
     try:
         gate, case, row = links.check_link(gate_id, t)
@@ -113,7 +116,7 @@ def gate_page(gate_id: int, t: str = "") -> HTMLResponse:
 
 
 @router.post("/gates/{gate_id}", response_class=HTMLResponse)
-async def gate_submit(gate_id: int, request: Request, t: str = Form("")) -> HTMLResponse:
+async def gate_submit(gate_id: DatabaseId, request: Request, t: str = Form("")) -> HTMLResponse:
     """Record the answer and resume the flow once; invalid input shows the form again and changes nothing."""
     form = {k: str(v) for k, v in (await request.form()).items() if k != "t"}
     try:
@@ -213,7 +216,7 @@ def inbox(to: str = "") -> HTMLResponse:
 
 
 @router.get("/inbox/{message_id}", response_class=HTMLResponse)
-def inbox_message(message_id: int) -> HTMLResponse:
+def inbox_message(message_id: DatabaseId) -> HTMLResponse:
     """One received message, its links clickable."""
     with session_scope() as session:
         message = session.get(MailboxMessage, message_id)
