@@ -30,5 +30,7 @@ def new_case(stack: Stack, **overrides: Any) -> str:
     body.update(overrides)
     response = httpx.post(f"{stack.config.web_url}/api/cases", json=body, timeout=60)
     assert response.status_code == 201, response.text
-    assert response.json()["flow_started"], response.json()
+    if not response.json()["flow_started"]:  # say why: the case keeps the error of its failed start
+        case = httpx.get(f"{stack.config.web_url}/api/cases/{response.json()['number']}", timeout=60).json()
+        raise AssertionError(f"flow not started: {case['data'].get('flow_start_error')}")
     return str(response.json()["number"])

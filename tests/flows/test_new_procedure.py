@@ -20,8 +20,11 @@ def test_a_procedure_declared_in_the_tests_runs_from_intake_through_a_gate_to_cl
                                                                                      driver: Driver) -> None:
     from tests.flows.toy_procedure import toy
 
-    toy.from_source(source=str(PROJECT_ROOT), entrypoint="tests/flows/toy_procedure.py:toy").deploy(  # type: ignore[attr-defined]
-        name="toy", work_pool_name=POOL, build=False, push=False, print_next_steps=False)
+    # _sync: Prefect's dispatch would hand back a coroutine where an event loop runs in this thread.
+    source = toy.from_source(source=str(PROJECT_ROOT), entrypoint="tests/flows/toy_procedure.py:toy",
+                             _sync=True)  # type: ignore[call-overload]
+    source.deploy(name="toy", work_pool_name=POOL, build=False, push=False, print_next_steps=False,
+                  _sync=True)
     api = f"{stack_env.config.web_url}/api/cases"
 
     missing = httpx.post(api, json=CASE, timeout=60)
