@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from aftersales.config.catalogue import product
+from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.procedures.registry import Problem, Procedure, register
 from aftersales.rules.eligibility import load_profiles
-from aftersales.rules.goods_claim import required_proofs
+from aftersales.rules.goods_claim import missing_proofs
 from models.goods import GoodsClaim
 
 
@@ -30,10 +31,11 @@ def goods_checks(request: Any, goods: GoodsClaim | None) -> list[Problem]:
     if profile is None or goods.goods_category not in profile.goods_categories:
         problems.append((["goods", "goods_category"],
                          f"{goods.goods_category!r} goods are not covered by profile {item.profile!r}"))
-    kinds = {p.kind for p in goods.proofs}
-    for kind, why in required_proofs(goods.reason):
-        if kind not in kinds:
-            problems.append((["goods", "proofs"], f"{why} ({kind})"))
+    # policy.yaml returns.missing_proofs: "review" (default) lets the request in, to be refused through the
+    # refusal review with the customer's notice (F1:316 "有权拒绝", F1:318 "可能导致"); "reject" is a 422 here.
+    returns = get_policy().returns
+    if profile is not None and returns is not None and returns.missing_proofs == "reject":
+        problems += [(["goods", "proofs"], f"{why} ({kind})") for kind, why in missing_proofs(goods, profile)]
     return problems
 
 
