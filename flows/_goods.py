@@ -11,7 +11,8 @@ from aftersales.errors import ConfigurationError
 from aftersales.messaging.labels import label
 from aftersales.messaging.summaries import row
 from aftersales.rules.eligibility import Decision, Profile, decide, load_profiles, warranty_start_after_exchange
-from aftersales.rules.goods_claim import claim_from_review
+from aftersales.rules.goods_claim import claim_from_review, missing_proofs, receipt_refusals
+from aftersales.rules.satisfaction import is_low_score
 from models.case import CaseSnapshot
 from models.goods import GoodsClaim
 from models.inputs import (
@@ -27,7 +28,7 @@ from models.inputs import (
     ReturnScheduleInput,
     SurveyInput,
 )
-from tasks.gates import ask
+from tasks.gates import ask, follow_up_low_score
 from tasks.goods import goods_history
 from tasks.records import (
     attach_flow_run,
@@ -78,11 +79,13 @@ def run_goods_procedure(kind: Kind, number: str) -> str:
     record_step(case.id, "registered", "registered", f"{kind} request for order {goods.order_number}")
     notify_customer(number, "received", "goods.received", {"kind": kind})
     history = goods_history(case.serial_number, case.id)
+    absent = missing_proofs(goods, profile)  # shown to the reviewer; decided through the refusal review
+    lacking = {"missing": "; ".join(why for _, why in absent)} if absent else {}
 
-    review = ask(case, "review", "returns.review", GoodsReviewInput, goods_summary(case, **history))
+    review = ask(case, "review", "returns.review", GoodsReviewInput, goods_summary(case, **history, **lacking))
     if review.needs_repair_instead:
         return _convert_to_repair(case, "the review found the product needs a repair")
-    decision = decide(claim_from_review(kind, goods, case.reported_at, review, history, None), profile)
+    decision = decide(claim_from_review(kind, goods, case.reported_at, review, history, None, profile), profile)
     if decision.needs:
         test = ask(case, "quality_test", "returns.quality_test", QualityTestInput, goods_summary(case))
         record_step(
@@ -91,8 +94,8 @@ def run_goods_procedure(kind: Kind, number: str) -> str:
             "test",
             f"quality test: {'defect found' if test.defect_found else 'no defect'} — {test.report}",
         )
-        decision = decide(claim_from_review(kind, goods, case.reported_at, review, history, not test.defect_found),
-                          profile)
+        decision = decide(claim_from_review(kind, goods, case.reported_at, review, history, not test.defect_found,
+                                            profile), profile)
     _record_decision(case, decision)
 
     offered: tuple[str, ...] = decision.offered
@@ -128,16 +131,18 @@ def run_goods_procedure(kind: Kind, number: str) -> str:
             case, "survey", "returns.survey", SurveyInput, [row(case, "product_model", case.product_model)]
         )
         record_step(case.id, "survey", "survey", f"satisfaction {survey.score}/5 {survey.comment}".strip())
+        if is_low_score(survey.score, policy.returns.low_satisfaction_at_most):
+            follow_up_low_score(case, "returns.low_satisfaction", survey.score, survey.comment)
     status = "refunded" if remedy == "return" else "exchanged"
     return close_case(number, status, f"case closed: {status}", data={"remedy_done": remedy})
 
 
-def _record_decision(case: Case, decision: Decision) -> None:
+def _record_decision(case: Case, decision: Decision, key: str = "eligibility") -> None:
     lines = [f"{r.code} ({r.source})" for r in decision.reasons]
     verdict = "eligible" if decision.eligible else "refused"
     record_step(
         case.id,
-        "eligibility",
+        key,
         "decision",
         f"{verdict}; offered {list(decision.offered)}: " + "; ".join(lines),
         data={
@@ -148,17 +153,21 @@ def _record_decision(case: Case, decision: Decision) -> None:
     )
 
 
-def _refusal_overridden(case: Case, decision: Decision) -> bool:
-    """A manager confirms the refusal (the customer then gets the reasons in their language) or overrides it."""
+def _refusal_overridden(case: Case, decision: Decision, stage: str = "") -> bool:
+    """A manager confirms the refusal (the customer then gets the reasons in their language) or overrides it.
+
+    `stage` tells a later refusal (the returned goods, F1:316(9)) from the eligibility one in keys: a case may
+    have its eligibility refusal overridden and still be refused when the goods come back.
+    """
     rows = goods_summary(case) + [
         {"label": f"refused: {r.code}", "value": f"{r.text_en} ({r.source})"} for r in decision.refusals
     ]
-    verdict = ask(case, "refusal_review", "returns.refusal_review", RefusalReviewInput, rows)
+    verdict = ask(case, f"refusal_review{stage}", "returns.refusal_review", RefusalReviewInput, rows)
     if verdict.override:
-        record_step(case.id, "override", "override", f"refusal overridden: {verdict.reason}")
+        record_step(case.id, f"override{stage}", "override", f"refusal overridden: {verdict.reason}")
         return True
     reasons = {lang: [r.text(lang) for r in decision.refusals] for lang in ("zh", "en")}
-    notify_customer(case.number, "refused", "goods.refused", {"reasons": reasons, "comment": verdict.reason})
+    notify_customer(case.number, f"refused{stage}", "goods.refused", {"reasons": reasons, "comment": verdict.reason})
     grounds = "; ".join(f"{r.code} ({r.source})" for r in decision.refusals)
     close_case(case.number, "refused", f"refused, reasons sent to the customer: {grounds}",
                data={"refusals": [r.code for r in decision.refusals]})
@@ -192,6 +201,13 @@ def _refund(case: Case, amount: float) -> str:
         "receipt",
         f"goods {'received' if received.received else 'not received'}, {'intact' if received.intact else 'NOT intact'}",
     )
+    refused = receipt_refusals(received=received.received, intact=received.intact)
+    if refused.refusals:
+        # F1:316(9): no refund for goods not sent back intact; the manager confirms (reasons to the customer)
+        # or overrides with a recorded reason, like every refusal.
+        _record_decision(case, refused, key="eligibility#receipt")
+        if not _refusal_overridden(case, refused, "#receipt"):
+            return "refused"
     refund = ask(case, "refund", "returns.refund", RefundInput, goods_summary(case, amount=f"{amount:.2f}"))
     record_step(case.id, "refund", "refund", f"refund {refund.amount:.2f} CNY, reference {refund.reference}")
     notify_customer(number, "refunded", "goods.refunded", {"amount": refund.amount})

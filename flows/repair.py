@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from aftersales.config.policy import get_policy
+from aftersales.gates.lifecycle import answered_at
 from aftersales.messaging.summaries import row
-from aftersales.rules.repair import fee_route
+from aftersales.rules.repair import fee_route, visit_window
+from aftersales.rules.satisfaction import is_low_score
 from aftersales.rules.warranty import decide_warranty
-from aftersales.sla.deadlines import local_text
+from aftersales.sla.deadlines import due, local_text
 from models.case import CaseSnapshot
 from models.inputs import (
     AcceptanceInput,
@@ -30,7 +32,7 @@ from models.inputs import (
     WarehouseReceiptInput,
 )
 from models.requests import CaseRef
-from tasks.gates import ask
+from tasks.gates import ask, follow_up_low_score, raise_gate
 from tasks.records import (
     attach_flow_run,
     close_case,
@@ -87,9 +89,10 @@ def repair(ref: CaseRef) -> str:
         if plan is None:
             return close_case(number, "declined", "repair not agreed: case closed without repair")
         mode = plan.mode
-    if not _work_until_accepted(case, mode):
+    accepted_key = _work_until_accepted(case, mode)
+    if accepted_key is None:
         return close_case(number, "unrepairable", "not repaired to the customer's acceptance: referred to the manager")
-    _after_care(case)
+    _after_care(case, answered_at(case.id, accepted_key) or case.opened_at)
     log.info("repair case %s closed", number)
     return close_case(number, "closed", "case closed: complete record kept")
 
@@ -147,13 +150,16 @@ def _agree_plan(case: Case, customer_pays: bool, warranty_value: str) -> RepairP
     return None
 
 
-def _work_until_accepted(case: Case, mode: str) -> bool:
-    """Repair (on site, send-in or factory return) until the customer signs acceptance (F1:16, F2:282)."""
+def _work_until_accepted(case: Case, mode: str) -> str | None:
+    """Repair (on site, send-in or factory return) until the customer signs acceptance (F1:16, F2:282).
+
+    Returns the key of the accepting sign-off (its answer time is the hand-over), None when never accepted.
+    """
     number = case.number
     for work_round in range(1, 4):
         if mode == "factory_return":
             if not _factory_return(case, work_round):
-                return False
+                return None
         elif mode != "remote" or work_round > 1:
             _execute(case, work_round)
         notify_customer(number, f"repaired#{work_round}", "repair.repaired")
@@ -163,15 +169,16 @@ def _work_until_accepted(case: Case, mode: str) -> bool:
         record_step(case.id, f"acceptance#{work_round}", "sign_off",
                     f"customer {'accepted' if acceptance.accepted else 'did not accept'} ({acceptance.signature_name})")
         if acceptance.accepted:
-            return True
+            return f"acceptance#{work_round}"
         mode = "on_site" if mode == "remote" else mode
-    return False
+    return None
 
 
 def _execute(case: Case, work_round: int) -> None:
     """On-site or send-in repair with progress reports until done (F2:279-280, §2.5 steps 12-18)."""
     policy = get_policy()
-    spare_due = case.opened_at + timedelta(hours=policy.repair.sla["spare_unit_after"].amount)
+    # 004:355: not repaired 12 h after the report -> the sweep asks about a spare unit (gate repair.spare_unit).
+    spare_due = due(policy, case.opened_at, policy.repair.sla["spare_unit_after"])
     for report in range(1, 50):
         execution = ask(case, f"execution#{work_round}.{report}", "repair.execution", ExecutionInput,
                         staff_summary(case, plan=case.data.get("plan", "-"),
@@ -225,16 +232,28 @@ def _factory_return(case: Case, work_round: int) -> bool:
     return False
 
 
-def _after_care(case: Case) -> None:
-    """Satisfaction survey and the follow-up visit 5-7 days after hand-over (F1:17, F2:57-61)."""
+def _after_care(case: Case, handed_over: datetime) -> None:
+    """Satisfaction survey and the follow-up visit 5-7 days after hand-over (F1:17, F2:79, F2:57-61)."""
     policy = get_policy()
+    visit_rows: list[dict[str, str]] = []
+    if policy.step_enabled("repair", "follow_up_visit"):
+        # A flow cannot sleep for days holding a worker, and the survey may still be open on day 5. So the visit
+        # gate is scheduled at hand-over: it opens (request sent, link valid) only when the sweep reaches
+        # hand-over + earliest days, and it is due at hand-over + latest days. The flow asks it after the survey
+        # and stays suspended (no process) until it is answered; nothing here depends on when the flow runs.
+        window = policy.repair.follow_up_visit_days
+        opens_at, due_at = visit_window(handed_over, window.earliest, window.latest)
+        visit_rows = staff_summary(case, deadline=f"visit {window.earliest}-{window.latest} days after hand-over "
+                                                  f"({local_text(opens_at, policy)} – {local_text(due_at, policy)})")
+        raise_gate(case, "follow_up", "repair.follow_up", FollowUpInput, visit_rows, opens_at=opens_at,
+                   deadline_at=due_at, waited_on=True)
     if policy.step_enabled("repair", "satisfaction_survey"):
         survey = ask(case, "survey", "repair.survey", SurveyInput, [row(case, "product_model", case.product_model)])
         record_step(case.id, "survey", "survey", f"satisfaction {survey.score}/5 {survey.comment}".strip())
         set_case(case.number, data={"satisfaction": survey.score})
-    if policy.step_enabled("repair", "follow_up_visit"):
-        window = policy.repair.follow_up_visit_days
-        visit = ask(case, "follow_up", "repair.follow_up", FollowUpInput,
-                    staff_summary(case, deadline=f"visit {window.earliest}-{window.latest} days after hand-over"))
+        if is_low_score(survey.score, policy.repair.low_satisfaction_at_most):
+            follow_up_low_score(case, "repair.low_satisfaction", survey.score, survey.comment)
+    if visit_rows:
+        visit = ask(case, "follow_up", "repair.follow_up", FollowUpInput, visit_rows)
         record_step(case.id, "follow_up", "follow_up",
                     f"follow-up {'done' if visit.contacted else 'attempted'} on {visit.visited_on}: {visit.notes}")

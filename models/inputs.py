@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any, Literal
 
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import Field, model_validator
 
 GATE_INPUTS: dict[str, type[GateInput]] = {}
 
@@ -133,6 +133,29 @@ class FollowUpInput(GateInput):
     contacted: bool = Field(description="Customer reached")
     visited_on: date = Field(description="Date of the visit or call")
     notes: str = Field(default="", max_length=2000, description="What the customer said (even if nothing)")
+
+
+class SpareUnitInput(GateInput):
+    """Whether a spare unit was lent while the repair is not done (004:355: free, within 24 h)."""
+
+    lent: bool = Field(description="Spare unit (备用机/件) lent to the customer")
+    spare_serial_number: str = Field(default="", max_length=80, description="Serial number of the spare unit")
+    reason: str = Field(default="", max_length=2000, description="Why not (e.g. the customer declined)")
+
+    @model_validator(mode="after")
+    def _serial_or_reason(self) -> SpareUnitInput:
+        if self.lent and not self.spare_serial_number.strip():
+            raise ValueError("give the spare unit's serial number")
+        if not self.lent and not self.reason.strip():
+            raise ValueError("say why no spare unit was lent")
+        return self
+
+
+class ImprovementInput(GateInput):
+    """What the supervisor did about a low satisfaction score (F2:283-284 根据客户反馈…进行改进和优化)."""
+
+    contacted_customer: bool = Field(description="Customer contacted about the score")
+    improvement: str = Field(min_length=1, max_length=2000, description="Cause found and improvement decided")
 
 
 # --- complaint handling (spec 000-002 §5, 004:407-485) ------------------------------------------

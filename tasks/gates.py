@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from prefect import task
@@ -12,7 +13,8 @@ from aftersales.gates import lifecycle as gates
 from aftersales.gates.resume import pause_key
 from aftersales.messaging.labels import label
 from models.case import CaseSnapshot
-from models.inputs import GateInput
+from models.inputs import GateInput, ImprovementInput
+from tasks.records import record_step
 from tasks.retry import only_transient
 
 T = TypeVar("T", bound=GateInput)
@@ -20,10 +22,12 @@ T = TypeVar("T", bound=GateInput)
 
 @task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
 def open_gate(case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
-              summary: list[dict[str, str]], assignee_person: str | None = None) -> int:
-    """Create the gate (once) with its deadline."""
+              summary: list[dict[str, str]], assignee_person: str | None = None,
+              opens_at: datetime | None = None, deadline_at: datetime | None = None) -> int:
+    """Create the gate (once) with its deadline (a future `opens_at` schedules it for the sweep to open)."""
     return gates.open_gate(case_id=case_id, key=key, kind=kind, input_model=input_model, flow_run_id=flow_run_id,
-                           summary=summary, assignee_person=assignee_person)
+                           summary=summary, assignee_person=assignee_person, opens_at=opens_at,
+                           deadline_at=deadline_at)
 
 
 @task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
@@ -44,6 +48,33 @@ def escalate_to_top(gate_id: int, reason: str) -> bool:
 def record_flow_answer(gate_id: int, answer: dict[str, Any]) -> None:
     """Record an answer given in the Prefect UI (a link answer is already recorded)."""
     gates.record_flow_answer(gate_id, answer)
+
+
+def raise_gate(case: CaseSnapshot[Any], key: str, kind: str, model: type[GateInput],
+               summary: list[dict[str, str]], *, opens_at: datetime | None = None,
+               deadline_at: datetime | None = None, waited_on: bool = False) -> int:
+    """Open a gate the flow does not wait on now (once): a follow-up with its own owner, or a scheduled gate.
+
+    Not `waited_on`: no run is attached, its answer is kept on the case and resumes nothing (gates/resume.py).
+    `waited_on`: the flow asks the same key later with `ask`, which finds this gate and suspends on it.
+    """
+    run_id = flow_run.get_id() if waited_on else None
+    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, None, opens_at, deadline_at)
+    notify_gate(gate_id)
+    return gate_id
+
+
+def follow_up_low_score(case: CaseSnapshot[Any], kind: str, score: int, comment: str) -> int:
+    """A low satisfaction score gets an owner: a gate for the after-sales supervisor, tracked and escalated like
+    any other, that the flow does not wait on (F2:283-284 improvement on the customer's feedback)."""
+    rows = [{"label": "product_model", "value": case.product_model},
+            {"label": "problem_description", "value": case.problem_description},
+            {"label": "satisfaction", "value": f"{score}/5"}, {"label": "customer's comment", "value": comment or "-"}]
+    gate_id = raise_gate(case, "low_satisfaction", kind, ImprovementInput, rows)
+    record_step(case.id, "low_satisfaction", "follow_up",
+                f"satisfaction {score}/5: improvement follow-up opened for the after-sales supervisor (F2:283-284)",
+                data={"gate_id": gate_id})
+    return gate_id
 
 
 def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],

@@ -21,7 +21,8 @@ def case_view(number: str) -> dict[str, Any]:
         escalations = session.exec(select(Escalation).where(Escalation.case_id == case.id)).all()
         notes = session.exec(select(Notification).where(Notification.case_id == case.id)
                              .order_by(col(Notification.id))).all()
-    waiting = [g for g in gates if g.status == "waiting"]
+    # The gate the flow waits on comes first; gates beside it (spare unit, low-score follow-up) after.
+    waiting = sorted((g for g in gates if g.status == "waiting"), key=lambda g: g.flow_run_id is None)
     return {
         "number": case.number,
         "procedure": case.procedure,

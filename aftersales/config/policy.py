@@ -100,6 +100,7 @@ class RepairPolicy(BaseModel):
     max_qa_rounds: int = Field(default=3, ge=1)
     free_repair_needs_gm: bool = True
     fee_needs_finance_audit: bool = True
+    low_satisfaction_at_most: int | None = Field(default=2, ge=1, le=5, description="None: no follow-up")
     optional_steps: dict[str, bool] = Field(default_factory=dict)
 
 
@@ -139,6 +140,10 @@ class ReturnsPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sla: dict[str, Duration]
     approval_levels: list[ApprovalLevel] = Field(min_length=1)
+    low_satisfaction_at_most: int | None = Field(default=2, ge=1, le=5, description="None: no follow-up")
+    # A request that lacks a proof its profile requires: "review" registers it and refuses it through the
+    # refusal review with the customer's notice; "reject" refuses the input at intake (HTTP 422).
+    missing_proofs: Literal["review", "reject"] = "review"
     optional_steps: dict[str, bool] = Field(default_factory=dict)
 
     def approval_gate(self, amount: float) -> str:

@@ -29,13 +29,22 @@ TEMPLATES = {"request": "gate_request", "reminder": "gate_reminder", "escalated"
 def open_gate(
     *, case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
     summary: list[dict[str, str]], assignee_person: str | None = None, now: datetime | None = None,
+    opens_at: datetime | None = None, deadline_at: datetime | None = None,
 ) -> int:
-    """Create the gate once (a replay returns the same one) with its policy deadline and reminder time."""
+    """Create the gate once (a replay returns the same one) with its policy deadline and reminder time.
+
+    `deadline_at` replaces the policy deadline when the sources count it from another moment than the
+    opening (the spare unit: from the report, 004:355). `opens_at` in the future makes a *scheduled* gate:
+    no request goes out and it cannot be answered from a link until the sweep opens it at that time
+    (`open_scheduled`); a flow may already wait on it, holding no process (a suspended run).
+    """
     if input_model not in GATE_INPUTS:
         raise NotFound(f"unknown gate input {input_model!r}")
     policy = get_policy()
     gate_policy = policy.gate(kind)
-    opened = now or clock.now()
+    created = now or clock.now()
+    opened = max(opens_at, created) if opens_at is not None else created
+    scheduled = opened > created
     with session_scope() as session:
         existing = session.exec(select(Gate).where(Gate.case_id == case_id, Gate.key == key)).first()
         if existing is not None:
@@ -44,23 +53,51 @@ def open_gate(
         case = session.get(Case, case_id)
         if case is None:
             raise NotFound(f"no case with id {case_id}")
-        deadline = due(policy, opened, policy.gate_deadline(kind, urgent=case.urgent))
+        deadline = deadline_at or due(policy, opened, policy.gate_deadline(kind, urgent=case.urgent))
         gate = Gate(
             case_id=case_id, key=key, kind=kind, input_model=input_model, flow_run_id=flow_run_id,
             assignee_role=gate_policy.role, assignee_person=assignee_person,
             customer_gate=gate_policy.role == CUSTOMER, opened_at=opened, deadline_at=deadline,
             remind_at=remind_time(policy, opened, deadline, urgent=case.urgent),
-            context={"summary": summary},
+            context={"summary": summary}, status="scheduled" if scheduled else "waiting",
         )
-        gate.due_at = gate_due_at(policy, gate)
+        gate.due_at = opened if scheduled else gate_due_at(policy, gate)
         session.add(gate)
         session.flush()
         assert gate.id is not None
         gate_id = gate.id
+    if scheduled:
+        record_event(case_id, f"gate:{key}:scheduled", "gate_scheduled",
+                     f"{kind} for {gate_policy.role} opens {local_text(opened, policy)}, "
+                     f"due {local_text(deadline, policy)}",
+                     data={"gate_id": gate_id, "opens_at": opened.isoformat(), "deadline_at": deadline.isoformat()},
+                     at=created)
+        return gate_id
     record_event(case_id, f"gate:{key}:opened", "gate_opened",
                  f"waiting on {gate_policy.role} for {kind} until {local_text(deadline, policy)}",
                  data={"gate_id": gate_id, "deadline_at": deadline.isoformat()}, at=opened)
     return gate_id
+
+
+def open_scheduled(at: datetime) -> list[int]:
+    """Open the scheduled gates whose time has come and send their requests (once; safe to run concurrently)."""
+    policy = get_policy()
+    with session_scope() as session:
+        ready = session.exec(select(Gate).where(Gate.status == "scheduled", col(Gate.due_at) <= at)).all()
+    opened: list[int] = []
+    for gate in ready:
+        assert gate.id is not None
+        with session_scope() as session:
+            claimed = session.execute(update(Gate).where(col(Gate.id) == gate.id, col(Gate.status) == "scheduled")
+                                      .values(status="waiting", due_at=gate_due_at(policy, gate)))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another sweep opened it
+        record_event(gate.case_id, f"gate:{gate.key}:opened", "gate_opened",
+                     f"waiting on {gate.assignee_role} for {gate.kind} until {local_text(gate.deadline_at, policy)}",
+                     data={"gate_id": gate.id, "deadline_at": gate.deadline_at.isoformat()}, at=at)
+        notify_gate(gate.id, "request", now=at)
+        opened.append(gate.id)
+    return opened
 
 
 def recipients(gate: Gate, case: Case) -> list[Recipient]:
@@ -82,6 +119,8 @@ def notify_gate(gate_id: int, purpose: str = "request", *, extra: dict[str, Any]
             raise NotFound(f"no gate {gate_id}")
         case = session.get(Case, gate.case_id)
         assert case is not None
+    if gate.status == "scheduled":
+        return 0  # not due yet: the sweep sends the request when it opens the gate
     sent = 0
     people = recipients(gate, case)
     if not people:
@@ -112,7 +151,9 @@ def mark_answered(gate_id: int, answer: dict[str, Any], *, by: str, person: str 
     if resumed:
         values["resumed_at"] = at
     with session_scope() as session:
-        taken = session.execute(update(Gate).where(col(Gate.id) == gate_id, col(Gate.status) == "waiting")
+        # A scheduled gate is answerable only from the Prefect UI (no link exists yet): staff may record early.
+        taken = session.execute(update(Gate).where(col(Gate.id) == gate_id,
+                                                   col(Gate.status).in_(("waiting", "scheduled")))
                                 .values(**values))
         gate = session.get(Gate, gate_id)
         assert gate is not None
@@ -140,6 +181,13 @@ def recorded_answer(gate_id: int) -> dict[str, Any] | None:
     with session_scope() as session:
         gate = session.get(Gate, gate_id)
         return dict(gate.answer) if gate is not None and gate.status == "answered" and gate.answer else None
+
+
+def answered_at(case_id: int, key: str) -> datetime | None:
+    """When a case's gate was answered (None while it waits)."""
+    with session_scope() as session:
+        gate = session.exec(select(Gate).where(Gate.case_id == case_id, Gate.key == key)).first()
+        return gate.answered_at if gate is not None else None
 
 
 def answered_person(case_id: int, key: str) -> str | None:

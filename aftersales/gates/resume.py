@@ -13,7 +13,7 @@ from aftersales.errors import IntegrationError
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.prefect import FINAL_STATES, flow_run_state, resume_run
-from models import Gate
+from models import Case, Gate
 
 log = logging.getLogger("aftersales.gates.resume")
 
@@ -33,8 +33,11 @@ def resume_gate(gate_id: int, *, wait_seconds: float = 0.0) -> bool:
     """
     with session_scope() as session:
         gate = session.get(Gate, gate_id)
-        if gate is None or gate.status != "answered" or gate.resumed_at is not None or not gate.flow_run_id:
+        if gate is None or gate.status != "answered" or gate.resumed_at is not None:
             return False
+    if not gate.flow_run_id:
+        record_detached_answer(gate)
+        return False
     deadline = time.monotonic() + wait_seconds
     while True:
         state_type, key = flow_run_state(gate.flow_run_id)
@@ -49,6 +52,19 @@ def resume_gate(gate_id: int, *, wait_seconds: float = 0.0) -> bool:
     resume_run(gate.flow_run_id, gate.answer)
     mark_resumed(gate_id)
     return True
+
+
+def record_detached_answer(gate: Gate) -> None:
+    """A gate no flow waits on (opened by the sweep or beside a flow's own wait, e.g. the spare unit): its answer
+    is kept on the case under the gate's key and nothing is resumed; marked so the sweep does not ask again."""
+    from aftersales.cases.store import update_case  # the store imports nothing of the gates; keep it that way
+
+    with session_scope() as session:
+        case = session.get(Case, gate.case_id)
+    if case is not None and case.number is not None and gate.answer is not None:
+        update_case(case.number, data={gate.key: dict(gate.answer)})
+    assert gate.id is not None
+    mark_resumed(gate.id)
 
 
 def resume_soon(gate_id: int) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from aftersales.config.catalogue import product
+from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.procedures.registry import Problem, Procedure, register
 from aftersales.rules.eligibility import load_profiles
-from aftersales.rules.goods_claim import required_proofs
+from aftersales.rules.goods_claim import missing_proofs
 from aftersales.runtime import clock
 from models.goods import GoodsClaim
 
@@ -34,10 +35,11 @@ def goods_checks(request: Any, goods: GoodsClaim | None) -> list[Problem]:
     requested_on = (request.reported_at or clock.now()).date()
     if goods.delivered_on > requested_on:
         problems.append((["goods", "delivered_on"], "the delivery date lies after the request (reported_at)"))
-    kinds = {p.kind for p in goods.proofs}
-    for kind, why in required_proofs(goods.reason):
-        if kind not in kinds:
-            problems.append((["goods", "proofs"], f"{why} ({kind})"))
+    # policy.yaml returns.missing_proofs: "review" (default) lets the request in, to be refused through the
+    # refusal review with the customer's notice (F1:316 "有权拒绝", F1:318 "可能导致"); "reject" is a 422 here.
+    returns = get_policy().returns
+    if profile is not None and returns is not None and returns.missing_proofs == "reject":
+        problems += [(["goods", "proofs"], f"{why} ({kind})") for kind, why in missing_proofs(goods, profile)]
     return problems
 
 

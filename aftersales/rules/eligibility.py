@@ -110,6 +110,9 @@ class Claim(BaseModel):
     customer_wrong_order: bool = False  # F1:318 由于您下错单
     storage_problem: bool = False  # F1:318 由于您个人原因或保管不当造成质量问题
     returns_on_this_order: NonNegativeInt = 0  # F1:318 earlier returns/exchanges on the same order
+    # Proofs the profile requires that the request lacks, other than the purchase voucher (that one the reviewer
+    # judges, `has_purchase_voucher`: a paper voucher shown at the review counts). F1:318 三 照片.
+    missing_proofs: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _consistent_times(self) -> Claim:
@@ -262,6 +265,7 @@ RefusalGround = Literal[
     "customer_wrong_order",
     "customer_caused_or_storage_problem",
     "missing_required_materials",
+    "required_proofs_missing",
 ]
 
 GROUNDS: dict[str, Ground] = {
@@ -353,6 +357,13 @@ GROUNDS: dict[str, Ground] = {
         "未能提供收货确认单、发票收据或完整的外包装。",
         lambda c: not c.has_purchase_voucher or not c.packaging_complete,
     ),
+    "required_proofs_missing": Ground(
+        "F1:318",  # 三、退换货必要条件
+        "Clear photos of the problem, or another document a return or exchange of these goods requires, were "
+        "not provided.",
+        "未能提供问题货品相关问题细节足够清晰的照片或其他退换货必要材料。",
+        lambda c: bool(c.missing_proofs),
+    ),
 }
 
 
@@ -441,6 +452,22 @@ _REPAIRED_STILL_FAILING = _Text(
 # ---- the profile (data) ---------------------------------------------------------------------------
 
 
+ProofKind = Literal["purchase_voucher", "photo", "delivery_confirmation", "invoice"]  # models/goods.py ProofKind
+
+
+class ProofRequirement(BaseModel):
+    """A proof a request must carry under a profile, for which reasons (None: every reason), with its line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ProofKind
+    source: str = Field(min_length=1)
+    reasons: tuple[str, ...] | None = None
+
+    def applies(self, reason: str) -> bool:
+        return self.reasons is None or reason in self.reasons
+
+
 class Profile(BaseModel):
     """One policy variant, loaded from eligibility-profiles.yaml; which rules apply is data, not code."""
 
@@ -458,6 +485,7 @@ class Profile(BaseModel):
     max_repairs_before_exchange: PositiveInt | None  # None = the 三包 repairs remedy does not apply
     repair_among_choices: bool = False
     warranty_restarts_after_exchange: bool
+    required_proofs: tuple[ProofRequirement, ...] = ()  # what a request must carry (F1:316(3); F1:318 三)
 
     @model_validator(mode="after")
     def _coherent(self) -> Profile:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from aftersales.rules.eligibility import Claim, Kind
+from aftersales.rules.eligibility import GROUNDS, Claim, Decision, Kind, Profile, Reason
 
 DEFECT_REASONS = ("defect", "still_failing")
-# Reasons whose problem must be shown by photos (F1:318 三、: 提供相关图片).
-PHOTO_REASONS = ("defect", "transit_damage", "still_failing")
+
+
+class ProofFacts(Protocol):
+    """One proof the request carries (models/goods.py Proof)."""
+
+    @property
+    def kind(self) -> str: ...
 
 
 class GoodsFacts(Protocol):
@@ -29,6 +35,9 @@ class GoodsFacts(Protocol):
 
     @property
     def returns_on_this_order(self) -> int: ...
+
+    @property
+    def proofs(self) -> Sequence[ProofFacts]: ...
 
 
 class ReviewFindings(Protocol):
@@ -62,21 +71,57 @@ class ReviewFindings(Protocol):
     def not_intact(self) -> bool: ...
 
 
-def required_proofs(reason: str) -> list[tuple[str, str]]:
-    """The proofs a request must carry at intake, each with why: (proof kind, reason with its line)."""
-    needed = [("purchase_voucher", "a purchase voucher is required (F1:316(3))")]
-    if reason in PHOTO_REASONS:
-        needed.append(("photo", "photos of the problem are required (F1:318 三、)"))
-    return needed
+PROOF_NAMES = {"purchase_voucher": "a purchase voucher", "photo": "photos of the problem",
+               "delivery_confirmation": "the delivery confirmation slip", "invoice": "the invoice or receipt"}
+
+
+def required_proofs(reason: str, profile: Profile) -> list[tuple[str, str]]:
+    """The proofs the profile requires for this reason, each with why: (proof kind, what it is and its line).
+
+    Data of the profile (eligibility-profiles.yaml `required_proofs`): the grocery profile asks for photos
+    (F1:318 三), the default one (F1-S17) only for the purchase voucher (F1:316(3)).
+    """
+    return [(need.kind, f"{PROOF_NAMES[need.kind]} is required ({need.source})")
+            for need in profile.required_proofs if need.applies(reason)]
+
+
+def missing_proofs(goods: GoodsFacts, profile: Profile) -> list[tuple[str, str]]:
+    """The required proofs the request does not carry, each with why."""
+    carried = {proof.kind for proof in goods.proofs}
+    return [(kind, why) for kind, why in required_proofs(goods.reason, profile) if kind not in carried]
+
+
+def receipt_refusals(*, received: bool, intact: bool) -> Decision:
+    """Whether the refund may go ahead once the goods should be back (F1:316(9)); a refusal carries its reasons."""
+    refusals: list[Reason] = []
+    if not received:
+        refusals.append(_NOT_RETURNED)
+    elif not intact:
+        ground = GROUNDS["returned_goods_not_intact"]
+        refusals.append(Reason("returned_goods_not_intact", ground.text_en, ground.text_zh, ground.source))
+    return Decision(eligible=not refusals, offered=(), refusals=tuple(refusals))
+
+
+# F1:318 "退货需同时退回问题货品含赠品…"; F1:316(9) speaks of the goods the consumer sends back: no goods, no refund.
+_NOT_RETURNED = Reason(
+    "goods_not_returned",
+    "The goods have not been sent back; a refund is paid only for goods returned intact.",
+    "退货商品尚未退回;退款须在商品完好退回后办理。",
+    "F1:316(9), F1:318",
+)
 
 
 def claim_from_review(kind: Kind, goods: GoodsFacts, requested_at: datetime, review: ReviewFindings,
-                      history: dict[str, int], quality_no_defect: bool | None) -> Claim:
+                      history: dict[str, int], quality_no_defect: bool | None,
+                      profile: Profile | None = None) -> Claim:
     """The rule set's view of the request: what the customer sent plus what staff verified.
 
     A return or exchange under 三包 is inside the warranty by definition of its window (三包 ¶1-2), and the
     reviewer's `voucher_valid` already covers a forged voucher (F1:316(3)): the group checks both at once.
+    With the profile, the other proofs it requires and the request lacks become `missing_proofs` (a refusal
+    ground where the profile lists it); the voucher stays the reviewer's judgement.
     """
+    lacking = [k for k, _ in missing_proofs(goods, profile)] if profile is not None else []
     defect = goods.reason in DEFECT_REASONS or review.quality_problem
     signed_at = goods.signed_at
     return Claim(
@@ -105,4 +150,5 @@ def claim_from_review(kind: Kind, goods: GoodsFacts, requested_at: datetime, rev
         signed_at=signed_at,
         requested_at=requested_at if signed_at is not None else None,
         returns_on_this_order=goods.returns_on_this_order,
+        missing_proofs=tuple(k for k in lacking if k != "purchase_voucher"),
     )

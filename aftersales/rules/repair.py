@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 RepairMode = Literal["on_site", "send_in", "factory_return"]
@@ -36,3 +37,11 @@ def fee_route(
     if fee_needs_finance_audit:
         paid = ("finance_audit", *paid)
     return FeeRoute(paid, "customer's responsibility: finance audits the fee, the customer confirms (F2:428-429)")
+
+
+def visit_window(handed_over: datetime, earliest_days: int, latest_days: int) -> tuple[datetime, datetime]:
+    """When the follow-up visit opens and when it is due: natural days after the hand-over (policy.yaml
+    repair.follow_up_visit_days; F2:79 "问题解决后的一定时间内", figures of F2:60 "5-7天内")."""
+    if earliest_days > latest_days:
+        raise ValueError("the visit cannot open after it is due")
+    return handed_over + timedelta(days=earliest_days), handed_over + timedelta(days=latest_days)

@@ -16,7 +16,7 @@ from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.config.staff import get_staff
 from aftersales.errors import AftersalesError
-from aftersales.gates.lifecycle import notify_gate
+from aftersales.gates.lifecycle import notify_gate, open_scheduled
 from aftersales.gates.resume import retry_resumes
 from aftersales.messaging.delivery import retry_failed
 from aftersales.messaging.recipients import role_recipients
@@ -39,13 +39,14 @@ class SweepReport:
     resumed: list[int] = field(default_factory=list)
     resent: int = 0
     started: list[str] = field(default_factory=list)  # cases whose flow had not started at intake
+    opened: list[int] = field(default_factory=list)  # scheduled gates whose time came (e.g. the follow-up visit)
     watched: dict[str, list[int]] = field(default_factory=dict)  # '<procedure>.<watcher>' -> cases acted on
     errors: list[str] = field(default_factory=list)
 
     @property
-    def spare_unit_alerts(self) -> list[int]:
-        """Repairs whose spare unit was offered in this sweep."""
-        return self.watched.get("repair.spare_unit_alerts", [])
+    def spare_unit_gates(self) -> list[int]:
+        """Repairs whose spare-unit question was opened in this sweep (004:355)."""
+        return self.watched.get("repair.spare_unit_gates", [])
 
 
 def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = True) -> SweepReport:
@@ -53,6 +54,11 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
     at = now or clock.now()
     report = SweepReport()
     policy = get_policy()
+    try:
+        report.opened = open_scheduled(at)
+    except AftersalesError as exc:
+        log.error("scheduled gates: %s", exc)
+        report.errors.append(f"scheduled gates: {exc}")
     with session_scope() as session:  # only gates whose next action is due: the (status, due_at) index
         waiting = session.exec(select(Gate).where(Gate.status == "waiting", col(Gate.due_at) <= at)).all()
     for gate in waiting:

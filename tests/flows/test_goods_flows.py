@@ -64,6 +64,27 @@ def test_an_approved_return_is_refunded_from_the_links(stack_env: Stack, driver:
     assert any(h["kind"] == "decision" and "eligible" in h["summary"] for h in view["history"])
 
 
+def test_returned_goods_that_arrive_not_intact_are_not_refunded_but_go_to_the_refusal_review(
+    stack_env: Stack, driver: Driver
+) -> None:
+    """F1:316(9) "终端消费者退回的商品不完好的": no refund; the manager confirms, the customer gets the reason."""
+    number = new_goods_case(stack_env, "return")
+    driver.answer_gate(number, "returns.review", "li.na", CLEAN_REVIEW)
+    driver.answer_gate(number, "returns.approval_manager", "wang.fang", {"approved": "true"})
+    driver.answer_gate(number, "returns.schedule", "li.na",
+                       {"return_date": date.today().isoformat(), "refund_method": "original_payment"})
+    driver.answer_gate(number, "returns.goods_received", "wu.lei", {"received": "true", "intact": "false"})
+    gate = driver.wait_for_gate(number, "returns.refusal_review")
+    _, link = driver.link_for_gate("wang.fang", gate["id"])
+    assert "F1:316(9)" in driver.http.get(link).text, "the manager sees the rule and its line"
+    assert driver.answer(link, {"override": "false", "reason": "外壳碎裂,非运输原因"}).status_code == 200
+    view = driver.wait_for_status(number, "refused")
+    assert all(g["kind"] != "returns.refund" for g in view["gates"]), "no refund was asked for"
+    [refusal] = [m for m in driver.mails("customer@example.com") if number in m.subject and "很抱歉" in m.subject]
+    assert "退回的商品不完好" in refusal.text
+    assert view["data"]["refusals"] == ["returned_goods_not_intact"]
+
+
 def test_a_late_return_is_refused_with_reasons_the_customer_can_read(stack_env: Stack, driver: Driver) -> None:
     number = new_goods_case(stack_env, "return", days_ago=20, reason="no_reason")
     driver.answer_gate(number, "returns.review", "li.na", {"voucher_valid": "true", "packaging_complete": "true"})

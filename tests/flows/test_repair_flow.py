@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
 
 from aftersales.runtime.stack import Stack
+from aftersales.sla.sweep import sweep
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 
@@ -23,6 +25,23 @@ def assert_no_message_twice(driver: Driver, number: str) -> None:
     mails = [(m.rcpt_to, m.subject, m.text) for m in driver.mails() if number in m.subject]
     twice = [key[:2] for key, count in Counter(mails).items() if count > 1]
     assert not twice, f"sent twice: {twice}"
+
+
+def open_the_visit_on_day_5(driver: Driver, number: str) -> None:
+    """The follow-up visit is scheduled at hand-over and sent from day 5 (F2:79, figures of F2:60): before, no
+    link exists; a sweep on the controlled clock at day 5 opens it (the flow stays suspended meanwhile)."""
+    end = time.monotonic() + 90
+    while not (visit := [g for g in driver.case(number)["gates"] if g["kind"] == "repair.follow_up"]):
+        assert time.monotonic() < end, "the visit was never scheduled"
+        time.sleep(0.5)
+    acceptance = [g for g in driver.case(number)["gates"] if g["kind"] == "repair.acceptance"][-1]
+    handed_over = datetime.fromisoformat(acceptance["answered_at"])
+    assert visit[0]["status"] == "scheduled"
+    assert datetime.fromisoformat(visit[0]["opened_at"]) == handed_over + timedelta(days=5)
+    assert datetime.fromisoformat(visit[0]["deadline_at"]) == handed_over + timedelta(days=7)
+    assert not driver.mails("li.na@example.com") or all(
+        f"/gates/{visit[0]['id']}?" not in link for m in driver.mails("li.na@example.com") for link in m.links())
+    assert sweep(handed_over + timedelta(days=5, minutes=1), resend=False, resume=False).opened == [visit[0]["id"]]
 
 
 def test_paid_factory_return_repair_passes_every_gate_from_the_links(stack_env: Stack, driver: Driver) -> None:
@@ -52,6 +71,7 @@ def test_paid_factory_return_repair_passes_every_gate_from_the_links(stack_env: 
     driver.answer_gate(number, "repair.acceptance", "customer@example.com",
                        {"accepted": "true", "signature_name": "测试客户"})
     driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "4", "comment": "还行"})
+    open_the_visit_on_day_5(driver, number)
     driver.answer_gate(number, "repair.follow_up", "li.na",
                        {"contacted": "true", "visited_on": date.today().isoformat(), "notes": "使用正常"})
 
@@ -83,11 +103,16 @@ def test_free_repair_of_customers_damage_needs_the_gm_and_reports_progress(stack
     driver.answer_gate(number, "repair.execution", "zhang.wei", {"done": "true", "work_done": "已更换外壳"})
     driver.answer_gate(number, "repair.acceptance", "customer@example.com",
                        {"accepted": "true", "signature_name": "测试客户"})
-    driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "5"})
+    # A score of 2 (policy low_satisfaction_at_most, F2:283-284) gives the supervisor a follow-up of its own.
+    driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "2", "comment": "等太久"})
+    driver.answer_gate(number, "repair.low_satisfaction", "chen.jing",
+                       {"contacted_customer": "true", "improvement": "配件备货不足,已增加库存"})
+    open_the_visit_on_day_5(driver, number)
     visit = {"contacted": "true", "visited_on": date.today().isoformat()}
     driver.answer_gate(number, "repair.follow_up", "li.na", visit)
     view = driver.wait_for_status(number, "closed")
     assert view["data"]["customer_responsibility"] is True
+    assert view["data"]["low_satisfaction"]["improvement"] == "配件备货不足,已增加库存"
     customer_subjects = [m.subject for m in driver.mails("customer@example.com") if number in m.subject]
     assert any("维修进度" in s for s in customer_subjects), customer_subjects
     assert any("维修已安排" in s for s in customer_subjects), customer_subjects

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
-from aftersales.config.settings import Settings
+from aftersales.config.settings import Settings, get_settings
 from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case, CaseEvent
@@ -24,6 +25,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 FAST_FAILURE_SECONDS = 15
 
 VALID: dict[str, Any] = REPAIR_CASE
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 
@@ -127,14 +129,8 @@ INVALID += [
     pytest.param({**RETURN, "goods": {**GOODS, "delivered_on": (date.today() + timedelta(days=1)).isoformat()}},
                  "delivered_on", id="delivery-date-in-future"),
     pytest.param({**RETURN, "product_model": "XX-404"}, "product_model", id="unknown-product"),
-    pytest.param({**RETURN, "goods": {**GOODS, "proofs": [{"kind": "photo", "ref": "doc://p"}]}}, "proofs",
-                 id="missing-purchase-voucher"),
-    pytest.param({**RETURN, "goods": {**GOODS, "proofs": [{"kind": "purchase_voucher", "ref": "doc://v"}]}},
-                 "proofs", id="defect-without-photos"),
     pytest.param({**RETURN, "goods": {**GOODS, "goods_category": "fresh"}}, "goods_category",
                  id="goods-category-outside-the-products-profile"),
-    pytest.param({**RETURN, "procedure": "exchange", "goods": {**GOODS, "proofs": []}}, "proofs",
-                 id="exchange-without-proof"),
 ]
 
 
@@ -150,6 +146,38 @@ def test_invalid_input_gets_422_naming_the_field_and_stores_nothing(
     assert any(field in entry["loc"] for entry in detail), detail
     assert all(entry.get("msg") for entry in detail)
     assert stored() == before == (0, 0)
+
+
+def test_a_default_product_needs_no_photos_at_intake(client: TestClient) -> None:
+    """F1-S17 (the default profile, F1:311-316) asks only for the purchase voucher; photos are F1:318 三 (grocery)."""
+    voucher_only = {**RETURN, "goods": {**GOODS, "proofs": [{"kind": "purchase_voucher", "ref": "doc://v"}]}}
+    assert client.post("/api/cases", json=voucher_only).status_code == 201
+
+
+@pytest.mark.parametrize("procedure", ["return", "exchange"])
+def test_a_request_without_its_voucher_is_registered_to_be_refused_through_the_review(
+    client: TestClient, procedure: str
+) -> None:
+    """policy.yaml returns.missing_proofs: review — F1:316 "公司均有权拒绝" is the company's decision, so the
+    request is stored and refused through the refusal review with the customer's notice, not a 422."""
+    no_voucher = {**RETURN, "procedure": procedure, "goods": {**GOODS, "proofs": []}}
+    response = client.post("/api/cases", json=no_voucher)
+    assert response.status_code == 201, response.text
+
+
+def test_with_missing_proofs_set_to_reject_a_request_without_its_voucher_is_a_422(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other option of policy.yaml returns.missing_proofs: F1:316(3) enforced at intake, nothing stored."""
+    policy = tmp_path / "policy.yaml"
+    text = (PROJECT_ROOT / "policy.yaml").read_text(encoding="utf-8")
+    policy.write_text(text.replace("  missing_proofs: review\n", "  missing_proofs: reject\n", 1), encoding="utf-8")
+    monkeypatch.setenv("AFTERSALES_POLICY_FILE", str(policy))
+    get_settings.cache_clear()
+    response = client.post("/api/cases", json={**RETURN, "goods": {**GOODS, "proofs": []}})
+    assert response.status_code == 422, response.text
+    assert any("proofs" in entry["loc"] and "F1:316(3)" in entry["msg"] for entry in response.json()["detail"])
+    assert stored() == (0, 0)
 
 
 def test_a_valid_return_request_is_stored_with_its_goods_details(client: TestClient) -> None:
