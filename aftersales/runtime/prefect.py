@@ -23,8 +23,10 @@ def run_deployment_once(deployment: str, parameters: dict[str, Any], idempotency
 
     try:
         # _sync: a caller with a running event loop would otherwise get an un-awaited coroutine back.
+        # as_subflow=False: a case opened from a flow (a complaint's linked repair or return) runs on its own;
+        # as a subflow its first gate fails ("Cannot suspend subflows").
         run = run_deployment(deployment, parameters=parameters, timeout=0, idempotency_key=idempotency_key,
-                             _sync=True)  # type: ignore[call-arg]
+                             as_subflow=False, _sync=True)  # type: ignore[call-arg]
     except Exception as exc:  # noqa: BLE001 - any client or server failure is the same to callers
         raise IntegrationError(f"could not start {deployment}: {exc}") from exc
     return str(run.id)  # type: ignore[union-attr]
