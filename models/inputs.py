@@ -176,11 +176,48 @@ class VerificationInput(GateInput):
     immediately_solvable: bool = Field(default=True, description="Solvable at once (else a timetable, F1:215)")
 
 
+class DeputyReviewInput(GateInput):
+    """The deputy GM reviews (核阅) a serious grievance or forwards it (核转) to the GM (004:407)."""
+
+    forward_to_gm: bool = Field(default=False, description="Forward to the GM (核转)")
+    instruction: str = Field(min_length=1, max_length=2000, description="Review and instruction")
+
+
 class JointInspectionInput(GateInput):
-    """Joint on-site inspection (会勘) by sales and quality (004:463)."""
+    """Joint on-site inspection (会勘) by sales and quality (004:463): one report per party."""
 
     inspected_on: date = Field(description="Date of the inspection")
     report: str = Field(min_length=1, max_length=2000, description="Inspection report")
+
+
+class QualityInspectionInput(GateInput):
+    """Quality's part of the joint inspection, or word that it cannot go in time (004:463: the GM appoints)."""
+
+    attended: bool = Field(description="Quality went with sales (no: the GM appoints someone)")
+    inspected_on: date | None = Field(default=None, description="Date of the inspection")
+    report: str = Field(default="", max_length=2000, description="Inspection report")
+
+    @model_validator(mode="after")
+    def _report_when_attended(self) -> QualityInspectionInput:
+        if self.attended and (self.inspected_on is None or not self.report.strip()):
+            raise ValueError("an attended inspection needs its date and report")
+        return self
+
+
+class InspectionAppointmentInput(GateInput):
+    """The GM appoints who inspects when quality cannot go in time (004:463)."""
+
+    appointee: str = Field(min_length=1, max_length=60, description="Staff id of the person appointed")
+
+
+class ComplaintAcceptanceInput(GateInput):
+    """The GM's office accepts (受理) the 客户抱怨处理表: the 5/7-day closing limit starts (004:485)."""
+
+
+class QualityReportInput(GateInput):
+    """Quality's report to the GM within 3 days of the investigation (004:465)."""
+
+    report: str = Field(min_length=1, max_length=2000, description="Investigation report")
 
 
 class ResponsibilityInput(GateInput):
@@ -202,10 +239,11 @@ class CountermeasuresInput(GateInput):
         description="Solution for the customer"
     )
     timetable: str = Field(default="", max_length=300, description="Timetable when not immediate (F1:215)")
+    amount: float = Field(default=0, ge=0, le=10_000_000, description="Compensation in CNY (approved by amount)")
 
 
 class GMInstructionInput(GateInput):
-    """The GM's instruction (批示) on the investigation report (004:465)."""
+    """The GM's instruction (批示) on quality's investigation report (004:465)."""
 
     acknowledged: bool = Field(description="Report read, proceed")
     instruction: str = Field(default="", max_length=2000, description="Instruction")
@@ -216,6 +254,28 @@ class SignOffInput(GateInput):
 
     accept: bool = Field(description="I accept the conclusion")
     reason: str = Field(default="", max_length=2000, description="Why not (if you reject)")
+
+
+class ComplaintVisitInput(FollowUpInput):
+    """The visit to a complaining customer by the technical head or the person they sent (004:411)."""
+
+    visited_by: str = Field(min_length=1, max_length=120, description="Who went: the head or the person sent")
+
+
+class GoodsFactsInput(GateInput):
+    """What a return or exchange decided on a complaint needs (models/goods.py GoodsClaim), from the returns group."""
+
+    delivered_on: date = Field(description="Delivery date")
+    order_number: str = Field(min_length=1, max_length=60, description="Order number")
+    quantity: int = Field(default=1, ge=1, le=10_000, description="Quantity")
+    claim_reason: Literal["defect", "no_reason", "not_as_described", "transit_damage", "still_failing"] = Field(
+        description="Reason for the return / exchange")
+    unused: bool = Field(default=False, description="Goods unused")
+    packaging_complete: bool = Field(default=True, description="Packaging, accessories, gifts, manual complete")
+    purchase_voucher: str = Field(default="", max_length=500, description="Purchase voucher (reference)")
+    photo: str = Field(default="", max_length=500, description="Photos of the problem (reference)")
+    delivery_confirmation: str = Field(default="", max_length=500, description="Delivery confirmation (reference)")
+    invoice: str = Field(default="", max_length=500, description="Invoice (reference)")
 
 
 # --- returns and exchanges (spec 000-002 §3-§4, 三包) -------------------------------------------

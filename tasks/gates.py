@@ -23,11 +23,12 @@ T = TypeVar("T", bound=GateInput)
 @task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
 def open_gate(case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
               summary: list[dict[str, str]], assignee_person: str | None = None,
-              opens_at: datetime | None = None, deadline_at: datetime | None = None) -> int:
+              assignee_role: str | None = None, opens_at: datetime | None = None,
+              deadline_at: datetime | None = None) -> int:
     """Create the gate (once) with its deadline (a future `opens_at` schedules it for the sweep to open)."""
     return gates.open_gate(case_id=case_id, key=key, kind=kind, input_model=input_model, flow_run_id=flow_run_id,
-                           summary=summary, assignee_person=assignee_person, opens_at=opens_at,
-                           deadline_at=deadline_at)
+                           summary=summary, assignee_person=assignee_person, assignee_role=assignee_role,
+                           opens_at=opens_at, deadline_at=deadline_at)
 
 
 @task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
@@ -59,7 +60,7 @@ def raise_gate(case: CaseSnapshot[Any], key: str, kind: str, model: type[GateInp
     `waited_on`: the flow asks the same key later with `ask`, which finds this gate and suspends on it.
     """
     run_id = flow_run.get_id() if waited_on else None
-    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, None, opens_at, deadline_at)
+    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, None, None, opens_at, deadline_at)
     notify_gate(gate_id)
     return gate_id
 
@@ -78,14 +79,15 @@ def follow_up_low_score(case: CaseSnapshot[Any], kind: str, score: int, comment:
 
 
 def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
-        *, assignee_person: str | None = None, escalate_reason: str | None = None) -> T:
+        *, assignee_person: str | None = None, assignee_role: str | None = None,
+        escalate_reason: str | None = None) -> T:
     """Open a gate, tell its assignees, and wait durably for the typed answer (from a link or the Prefect UI).
 
     Every side effect is a cached task and the answer is read back from the database first, so re-running
     the flow from the top after a resume sends nothing twice and never suspends on an answered gate.
     """
     run_id = flow_run.get_id()
-    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person)
+    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person, assignee_role)
     notify_gate(gate_id)
     if escalate_reason:
         escalate_to_top(gate_id, escalate_reason)
@@ -101,6 +103,19 @@ def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: l
     )
     record_flow_answer(gate_id, answer.model_dump(mode="json"))
     return model.model_validate(answer.model_dump())
+
+
+def tell_at_once(case: CaseSnapshot[Any], asks: list[tuple[str, str, type[GateInput], list[dict[str, str]]]],
+                 ) -> None:
+    """Open several gates and send every link now, so their people act in parallel (e.g. sales and quality
+    going together, 004:463); the flow then `ask`s each in turn, and one answered early is read, not waited on.
+
+    A run suspends on one gate at a time: an answer to another gate is recorded and read when the run gets there
+    (aftersales.gates.resume leaves a run paused elsewhere alone). Give each gate's `ask` the same key and kind.
+    """
+    run_id = flow_run.get_id()
+    for key, kind, model, summary in asks:
+        notify_gate(open_gate(case.id, key, kind, model.__name__, run_id, summary))
 
 
 def answerer(case: CaseSnapshot[Any], key: str) -> str | None:

@@ -112,7 +112,17 @@ class ComplaintPolicy(BaseModel):
     close_within_domestic: Duration
     close_within_overseas: Duration
     immediate_categories: list[str] = Field(default_factory=list)
+    # 004:407: grievances of these categories go to the deputy GM at once and are answered by letter (函告).
+    deputy_gm_categories: list[str] = Field(default_factory=list)
+    # F1:212-213: the related department verifies; category -> role (others: the gate's own role).
+    verification_roles: dict[str, str] = Field(default_factory=dict)
+    # 004:447: quality owns the overdue reaction; who is told when the closing limit passes.
+    overdue_roles: list[str] = Field(default_factory=lambda: ["quality_inspection"])
     optional_steps: dict[str, bool] = Field(default_factory=dict)
+
+    def verification_role(self, category: str, default: str) -> str:
+        """The department that verifies a complaint of this category (F1:213 相关部门)."""
+        return self.verification_roles.get(category, default)
 
 
 class GatePolicy(BaseModel):
@@ -271,6 +281,9 @@ class Policy(BaseModel):
         for ladder, rungs in self.ladders.items():
             found += [(dotted(("ladders", ladder, i, "role")), rung.role) for i, rung in enumerate(rungs)]
         found += [(f"notify_on_factory_return.{i}", role) for i, role in enumerate(self.notify_on_factory_return)]
+        if self.complaint is not None:
+            found += [(f"complaint.verification_roles.{c}", r) for c, r in self.complaint.verification_roles.items()]
+            found += [(f"complaint.overdue_roles.{i}", r) for i, r in enumerate(self.complaint.overdue_roles)]
         return found
 
     def step_enabled(self, procedure: str, step: str) -> bool:

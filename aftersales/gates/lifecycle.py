@@ -28,11 +28,12 @@ TEMPLATES = {"request": "gate_request", "reminder": "gate_reminder", "escalated"
 
 def open_gate(
     *, case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
-    summary: list[dict[str, str]], assignee_person: str | None = None, now: datetime | None = None,
-    opens_at: datetime | None = None, deadline_at: datetime | None = None,
+    summary: list[dict[str, str]], assignee_person: str | None = None, assignee_role: str | None = None,
+    now: datetime | None = None, opens_at: datetime | None = None, deadline_at: datetime | None = None,
 ) -> int:
     """Create the gate once (a replay returns the same one) with its policy deadline and reminder time.
 
+    `assignee_role` replaces the policy's role for this gate (e.g. the department that relates to a complaint).
     `deadline_at` replaces the policy deadline when the sources count it from another moment than the
     opening (the spare unit: from the report, 004:355). `opens_at` in the future makes a *scheduled* gate:
     no request goes out and it cannot be answered from a link until the sweep opens it at that time
@@ -56,8 +57,8 @@ def open_gate(
         deadline = deadline_at or due(policy, opened, policy.gate_deadline(kind, urgent=case.urgent))
         gate = Gate(
             case_id=case_id, key=key, kind=kind, input_model=input_model, flow_run_id=flow_run_id,
-            assignee_role=gate_policy.role, assignee_person=assignee_person,
-            customer_gate=gate_policy.role == CUSTOMER, opened_at=opened, deadline_at=deadline,
+            assignee_role=assignee_role or gate_policy.role, assignee_person=assignee_person,
+            customer_gate=(assignee_role or gate_policy.role) == CUSTOMER, opened_at=opened, deadline_at=deadline,
             remind_at=remind_time(policy, opened, deadline, urgent=case.urgent),
             context={"summary": summary}, status="scheduled" if scheduled else "waiting",
         )
@@ -74,7 +75,7 @@ def open_gate(
                      at=created)
         return gate_id
     record_event(case_id, f"gate:{key}:opened", "gate_opened",
-                 f"waiting on {gate_policy.role} for {kind} until {local_text(deadline, policy)}",
+                 f"waiting on {assignee_role or gate_policy.role} for {kind} until {local_text(deadline, policy)}",
                  data={"gate_id": gate_id, "deadline_at": deadline.isoformat()}, at=opened)
     return gate_id
 

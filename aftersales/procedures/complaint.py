@@ -12,13 +12,15 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from aftersales.cases import store as cases
 from aftersales.cases.store import record_event
 from aftersales.config.policy import get_policy
+from aftersales.errors import ConfigurationError
 from aftersales.messaging.notices import notice
 from aftersales.messaging.recipients import role_recipients
 from aftersales.procedures.registry import Procedure, register
 from aftersales.runtime.db import session_scope
-from aftersales.sla.deadlines import local_text
+from aftersales.sla.deadlines import due, local_text
 from models import Case
 from models.complaint import ComplaintDetails
 
@@ -26,9 +28,28 @@ from models.complaint import ComplaintDetails
 REPORT_ROLES = ("after_sales_manager", "quality_inspection", "general_manager")
 
 
-def overdue_complaints(at: datetime) -> list[int]:
-    """Complaints past their 5/7-day closing limit (004:485): the overdue reaction (004:447), once per case."""
+def start_closing_clock(number: str, overseas: bool, accepted_at: datetime) -> str:
+    """The closing limit from the GM's office's acceptance (004:485 「自总经理室受理起国内5天国外7天内结案」),
+    stored once on the case; returns the ISO deadline."""
     policy = get_policy()
+    if policy.complaint is None:
+        raise ConfigurationError("policy.yaml: complaint: the section is missing")
+    with session_scope() as session:
+        existing = cases.get_case(session, number).data.get("close_by")
+    if existing:
+        return str(existing)
+    limit = policy.complaint.close_within_overseas if overseas else policy.complaint.close_within_domestic
+    close_by = due(policy, accepted_at, limit).isoformat()
+    cases.update_case(number, data={"close_by": close_by, "accepted_at": accepted_at.isoformat()})
+    return close_by
+
+
+def overdue_complaints(at: datetime) -> list[int]:
+    """Complaints past their 5/7-day closing limit (004:485), once per case: the overdue reaction that 004:447
+    gives quality (「处理时效管理及逾期反应」); the sources do not say what it is, so the roles of
+    `complaint.overdue_roles` are told."""
+    policy = get_policy()
+    roles = list(policy.complaint.overdue_roles) if policy.complaint is not None else list(REPORT_ROLES)
     with session_scope() as session:
         open_complaints = session.exec(select(Case).where(Case.procedure == "complaint",
                                                           col(Case.closed_at).is_(None))).all()
@@ -40,7 +61,7 @@ def overdue_complaints(at: datetime) -> list[int]:
         close_text = local_text(datetime.fromisoformat(close_by), policy)
         if not record_event(case.id, "overdue", "overdue", f"not closed by {close_text} (004:485)", at=at):
             continue
-        notice(case.id, f"case:{case.id}:overdue", role_recipients(list(REPORT_ROLES)), case.number,
+        notice(case.id, f"case:{case.id}:overdue", role_recipients(roles), case.number,
                "complaint.overdue", {"close_by": close_text})
         late.append(case.id)
     return late

@@ -71,12 +71,12 @@ class Driver:
         return response.json()
 
     def wait_for_gate(self, number: str, kind: str, timeout: float = 90) -> dict:
-        """Wait until the case waits on a gate of this kind."""
+        """Wait until the case waits on a gate of this kind (among the gates open at once, e.g. 会勘 004:463)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            current = self.case(number)["current_gate"]
-            if current and current["kind"] == kind:
-                return current
+            for waiting in self.case(number)["waiting_gates"]:
+                if waiting["kind"] == kind:
+                    return waiting
             time.sleep(0.5)
         raise AssertionError(f"{number} never waited on {kind}: {self.case(number)['current_gate']}")
 

@@ -106,3 +106,22 @@ def test_an_immediate_category_goes_to_the_top_at_once_and_only_once(settings: S
     assert [m.rcpt_to for m in received] == ["liu.yang@example.com"]
     view = case_view(cases.case_view_number(gate(gate_id).case_id))
     assert view["escalations"][0]["reason"].startswith("category quality_safety")
+
+
+def test_a_serious_grievance_goes_to_the_deputy_gm_and_climbs_to_the_gm_when_late(settings: Settings) -> None:
+    """004:407 「情节重大者,技术部应即提呈副总经理核阅或核转」: the deputy GM first, then the GM ([CHOICE] rung)."""
+    case = cases.open_case(CaseCreate(
+        procedure="complaint", customer_name="客户", customer_phone="139", customer_email="c@example.com",
+        product_model="PT-3000", problem_description="服务人员与客户争执", purchase_date=date(2025, 3, 1),
+        complaint=ComplaintDetails(category="serious_grievance", customer_demand="道歉"),
+    ), now=OPENED)
+    assert case.id is not None
+    received: list[MailboxMessage] = []
+    with MailSink(on_message=received.append):
+        gate_id = lifecycle.open_gate(case_id=case.id, key="deputy_gm_review", kind="complaint.deputy_gm_review",
+                                      input_model="DeputyReviewInput", flow_run_id=None, summary=[], now=OPENED)
+        lifecycle.notify_gate(gate_id, now=OPENED)
+        assert (gate(gate_id).assignee_role, gate(gate_id).deadline_at) == ("deputy_general_manager", at(9, 24, 14, 0))
+        assert sweep(at(9, 24, 14, 1), resend=False, resume=False).escalated == [gate_id]
+    assert gate(gate_id).assignee_role == "general_manager"
+    assert [m.rcpt_to for m in received] == ["huang.tao@example.com", "liu.yang@example.com"]

@@ -310,3 +310,20 @@ def test_role_references_name_each_role_with_its_key(shipped: Policy):
     references = dict(shipped.role_references())
     assert references["gates.repair.triage.role"] == shipped.gate("repair.triage").role
     assert any(key.startswith("ladders.") and key.endswith(".role") for key in references)
+
+
+def test_the_complaint_sections_roles_are_checked_against_the_staff_file(shipped: Policy):
+    """F1:213 verification by the related department and 004:447 quality's overdue reaction name roles too."""
+    references = dict(shipped.role_references())
+    assert references["complaint.verification_roles.product_quality"] == "quality_inspection"
+    assert references["complaint.overdue_roles.0"] == "quality_inspection"
+    staff_roles = yaml.safe_load(STAFF_FILE.read_text(encoding="utf-8"))["roles"]
+    assert {"gm_office", "deputy_general_manager", "technical_head"} <= set(staff_roles)  # 004:485, 004:407, 004:411
+
+
+def test_serious_grievances_go_to_the_deputy_gm_not_up_the_ladder_at_once(shipped: Policy):
+    """004:407 names the deputy GM; F1:200-202 name the categories escalated to the top at once."""
+    assert shipped.complaint is not None
+    assert shipped.complaint.deputy_gm_categories == ["serious_grievance"]
+    assert "serious_grievance" not in shipped.complaint.immediate_categories
+    assert shipped.gate("complaint.deputy_gm_review").role == "deputy_general_manager"
