@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,43 @@ def write_record(data_dir: Path, record: dict[str, Any]) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(record))
     temporary.replace(path)  # atomic: a reader never sees half a record
+
+
+def guard(data_dir: Path, *, stack_id: str = "", pgdata: Path | None = None) -> subprocess.Popen[bytes]:
+    """Record this process as the owner of what runs on `data_dir` and start its watcher; `release` undoes it."""
+    record = {"owner": os.getpid(), "owner_started": started_at(os.getpid()), "stack_id": stack_id,
+              "groups": {}, "postgres": str(pgdata) if pgdata else None}
+    write_record(data_dir, record)
+    env = {k: v for k, v in os.environ.items() if k != STACK_ID}
+    (data_dir / "logs").mkdir(exist_ok=True)
+    with open(data_dir / "logs" / "watcher.log", "ab") as errors:
+        return subprocess.Popen([sys.executable, "-m", "aftersales.runtime.leftovers", str(data_dir)],
+                                stdin=subprocess.PIPE, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+                                start_new_session=True)  # its own session: a signal to our group spares it
+
+
+def remember_group(data_dir: Path, name: str, pgid: int) -> None:
+    """Add a child's process group to the record (used where environments cannot be read)."""
+    record = read_record(data_dir)
+    if record.get("owner") == os.getpid():
+        record.setdefault("groups", {})[name] = pgid
+        write_record(data_dir, record)
+
+
+def release(data_dir: Path, watcher: subprocess.Popen[bytes] | None) -> None:
+    """After a normal stop: stop the recorded PostgreSQL if it still runs, drop the record, let the watcher go."""
+    record = read_record(data_dir)
+    if record.get("owner") == os.getpid():
+        if record.get("postgres"):
+            stop_postgres(Path(record["postgres"]))
+        record_path(data_dir).unlink(missing_ok=True)
+    if watcher is not None:
+        if watcher.stdin is not None:
+            watcher.stdin.close()  # the watcher finds no record and exits
+        try:
+            watcher.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
 
 
 def alive(pid: int, started: float | None = None) -> bool:

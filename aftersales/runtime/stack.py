@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 
@@ -73,7 +73,6 @@ class Stack:
         self.logs = config.data_dir / "logs"
         self.stack_id = uuid.uuid4().hex  # inherited by every child: what a crash left behind is found by it
         self.watcher: subprocess.Popen[bytes] | None = None
-        self._record: dict[str, Any] = {}
 
     @property
     def pgdata(self) -> Path:
@@ -182,16 +181,8 @@ class Stack:
             except Exception as exc:  # noqa: BLE001 - stopping is best effort
                 log.warning("stopping PostgreSQL: %s", exc)
             self.postgres = None
-        if self._record:
-            leftovers.stop_postgres(self.pgdata)  # also when another handle (a dead launcher's) kept it running
-            leftovers.record_path(self.config.data_dir).unlink(missing_ok=True)
-            self._record = {}
         if self.watcher is not None:
-            self.watcher.stdin.close()  # type: ignore[union-attr]  # the watcher finds no record and exits
-            try:
-                self.watcher.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.watcher.kill()
+            leftovers.release(self.config.data_dir, self.watcher)
             self.watcher = None
 
     # --- what a crashed stack left, and what this one would leave ------------------------------------
@@ -205,19 +196,7 @@ class Stack:
 
     def _begin_record(self) -> None:
         """Record this stack for the watcher and the next start, then start the watcher."""
-        self._record = {"owner": os.getpid(), "owner_started": leftovers.started_at(os.getpid()),
-                        "stack_id": self.stack_id, "groups": {}, "postgres": str(self.pgdata)}
-        leftovers.write_record(self.config.data_dir, self._record)
-        env = {k: v for k, v in os.environ.items() if k != leftovers.STACK_ID}
-        self.watcher = subprocess.Popen([sys.executable, "-m", "aftersales.runtime.leftovers",
-                                         str(self.config.data_dir)], stdin=subprocess.PIPE, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=self._log_file("watcher"),
-                                        cwd=PROJECT_ROOT, start_new_session=True)
-
-    def _remember_group(self, name: str, pgid: int) -> None:
-        if self._record:
-            self._record["groups"][name] = pgid
-            leftovers.write_record(self.config.data_dir, self._record)
+        self.watcher = leftovers.guard(self.config.data_dir, stack_id=self.stack_id, pgdata=self.pgdata)
 
     def _ensure_automations(self) -> None:
         from aftersales.procedures import registry
@@ -254,7 +233,8 @@ class Stack:
         # A session of its own: stop() can end the child and everything it started (flow-run processes).
         self.children[name] = subprocess.Popen(argv, env=env, stdout=self._log_file(name), stderr=subprocess.STDOUT,
                                                cwd=PROJECT_ROOT, start_new_session=True)
-        self._remember_group(name, self.children[name].pid)
+        if self.watcher is not None:
+            leftovers.remember_group(self.config.data_dir, name, self.children[name].pid)
 
     def _log_file(self, name: str) -> IO[bytes]:
         return open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
