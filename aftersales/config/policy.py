@@ -84,7 +84,7 @@ class RecoveryPolicy(BaseModel):
     max_tries: int = Field(default=3, ge=1)
     heartbeat_seconds: int = Field(default=30, ge=30)  # Prefect's minimum
     pending_minutes: float = Field(default=3, gt=0)
-    silent_minutes: float = Field(default=5, gt=0)
+    silent_minutes: float = Field(default=3, gt=0)
 
 
 class FollowUpDays(BaseModel):
