@@ -24,7 +24,7 @@ from tests.flows.test_repair_flow import TRIAGE, assert_no_message_twice
 
 pytestmark = pytest.mark.stack
 CASES = 3
-RECOVERED_WITHIN = 240  # seconds: the issue asks for five minutes on the embedded stack
+RECOVERED_WITHIN = 300  # seconds: five minutes on the embedded stack, as the issue asks
 LIVE = ("PENDING", "RUNNING")
 
 
@@ -32,7 +32,7 @@ LIVE = ("PENDING", "RUNNING")
 def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Stack]]:
     """A stack of this module's own, the newest last (the power cut starts a second one on the same folder)."""
     config = StackConfig(data_dir=tmp_path_factory.mktemp("recovery"), prefect_port=free_port(),
-                         web_port=free_port(), smtp_port=free_port(), heartbeat_seconds=30, pending_seconds=60)
+                         web_port=free_port(), smtp_port=free_port(), heartbeat_seconds=30, pending_seconds=120)
     running = [Stack(config, progress=lambda message: None)]
     try:
         running[0].start()
@@ -61,7 +61,8 @@ def run_states(driver: Driver, numbers: list[str]) -> dict[str, str]:
 
 def answer_triage_and_catch_runs_executing(driver: Driver, numbers: list[str]) -> dict[str, str]:
     """Answer every case's first step, then return as soon as one of the resumed runs executes."""
-    for number in numbers:
+    for number in numbers:  # three flows start at once: give a loaded machine time
+        driver.wait_for_gate(number, "repair.triage", timeout=240)
         driver.answer_gate(number, "repair.triage", "li.na", TRIAGE)
     end = time.monotonic() + 20
     while time.monotonic() < end:
