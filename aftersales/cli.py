@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import signal
@@ -126,9 +127,9 @@ def up(
         typer.echo("\nstopping …")
     except AftersalesError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        stack.stop()
         raise typer.Exit(1) from exc
-    stack.stop()
+    finally:  # whatever ended us; if we are killed outright, the stack's watcher stops what we started
+        stack.stop()
     typer.echo("stopped.")
 
 
@@ -188,11 +189,31 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
         typer.echo(json.dumps(view, ensure_ascii=False, indent=2, default=str))
         return
     typer.echo(f"{view['number']}  {view['procedure']}  {view['status']}  opened {view['opened_at'][:16]}")
+    if view["needs_attention"]:
+        typer.secho(f"  NEEDS ATTENTION since {view['needs_attention']['at'][:16]} UTC (flow run "
+                    f"{view['flow_run_id']}): {view['needs_attention']['error']}; `aftersales retry {number}`",
+                    fg=typer.colors.RED)
     for gate in view["waiting_gates"]:
         typer.echo(f"  waiting: {gate['kind']} on {gate['assignee_person'] or gate['assignee_role']} "
                    f"(rung {gate['rung']}) until {gate['deadline_at'][:16]} UTC")
     for line in view["history"]:
         typer.echo(f"  {line['at'][:16]}  {line['kind']:<14} {line['summary']}")
+
+
+@app.command()
+def retry(number: str) -> None:
+    """Run a case's flow again (a case that needs attention, once its cause is fixed); recorded in its history."""
+    from aftersales.runtime.db import create_schema
+    from aftersales.sla.recovery import retry_case
+
+    try:
+        create_schema()
+        done = retry_case(number, f"{getpass.getuser()} (aftersales retry)")
+    except IntegrationError:
+        raise  # one line, exit 1 (_Commands)
+    except AftersalesError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"{number}: {done}")
 
 
 @app.command()
@@ -207,7 +228,8 @@ def sweep() -> None:
     except AftersalesError as exc:
         _fail(str(exc), 2)
     typer.echo(f"reminded {len(report.reminded)}, escalated {len(report.escalated)}, resumed {len(report.resumed)}, "
-               f"re-sent {report.resent}, errors {len(report.errors)}")
+               f"re-sent {report.resent}, recovered {len(report.recovered)}, needs attention "
+               f"{len(report.attention)}, errors {len(report.errors)}")
     for error in report.errors:
         typer.echo(f"  {error}", err=True)
 

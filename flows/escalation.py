@@ -14,6 +14,7 @@ def escalation_sweep(now: datetime | None = None) -> dict[str, int]:
     """Remind before deadlines, escalate at them, retry failed messages and resumes (each once)."""
     report = sweep(now)
     summary = {"reminded": len(report.reminded), "escalated": len(report.escalated),
-               "resumed": len(report.resumed), "resent": report.resent, "errors": len(report.errors)}
+               "resumed": len(report.resumed), "resent": report.resent, "recovered": len(report.recovered),
+               "attention": len(report.attention), "errors": len(report.errors)}
     get_run_logger().info("sweep: %s", summary)
     return summary

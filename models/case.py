@@ -88,6 +88,10 @@ class Case(CaseBase, table=True):
     flow_run_id: str | None = Field(default=None, max_length=40)
     parent_case_id: int | None = Field(default=None, foreign_key="cases.id")
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    # Set when its flow run could not be brought back after the policy's tries (aftersales.sla.recovery);
+    # cleared by `aftersales retry`. Operations see these cases on /ops.
+    needs_attention_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+    attention_error: str | None = Field(default=None, max_length=1000)
 
 
 class CaseEvent(SQLModel, table=True):

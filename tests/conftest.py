@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from aftersales.config.settings import get_settings
+from aftersales.runtime.leftovers import STACK_ID
 from aftersales.runtime.stack import Stack, StackConfig, free_port
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI timeout, `timeout`, `kill`) ends the run like Ctrl-C, so fixtures stop what they started."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
@@ -19,20 +32,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = StackConfig(data_dir=data_dir, prefect_port=free_port(), web_port=free_port(), smtp_port=free_port(),
                          extra_env={"AFTERSALES_PROCEDURE_MODULES": "tests.flows.toy_procedure"})
     running = Stack(config, progress=lambda message: None)
-    try:
+    try:  # stopped however the session ends; if this process dies first, the stack's watcher ends it
         running.start()
-    except Exception:
+        yield running
+    finally:
         running.stop()
-        raise
-    yield running
-    running.stop()
 
 
 @pytest.fixture
 def stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """This test process configured like the stack's parts (same database, Prefect API, signing key)."""
     for key, value in stack.env().items():
-        if key.startswith(("AFTERSALES_", "PREFECT_")):
+        if key.startswith(("AFTERSALES_", "PREFECT_")) and key != STACK_ID:  # this process is no part of it
             monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     # Prefect reads its settings once at import: point this process's client at the stack explicitly.

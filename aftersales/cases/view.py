@@ -30,6 +30,9 @@ def case_view(number: str) -> dict[str, Any]:
         "opened_at": case.opened_at.isoformat(),
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "flow_run_id": case.flow_run_id,
+        # Its flow run could not be recovered (aftersales.sla.recovery): operations retry it.
+        "needs_attention": {"at": case.needs_attention_at.isoformat(), "error": case.attention_error}
+        if case.needs_attention_at else None,
         "product_model": case.product_model,
         "serial_number": case.serial_number,
         "urgent": case.urgent,

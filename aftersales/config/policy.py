@@ -77,6 +77,16 @@ class ReminderPolicy(BaseModel):
     hold_outside_working_hours: bool = True
 
 
+class RecoveryPolicy(BaseModel):
+    """How flow runs that died with their process are found and run again (aftersales.sla.recovery)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_tries: int = Field(default=3, ge=1)
+    heartbeat_seconds: int = Field(default=30, ge=30)  # Prefect's minimum
+    pending_minutes: float = Field(default=3, gt=0)
+    silent_minutes: float = Field(default=3, gt=0)
+
+
 class FollowUpDays(BaseModel):
     """Window of the follow-up visit after hand-over."""
 
@@ -186,6 +196,7 @@ class Policy(BaseModel):
     calendar: CalendarPolicy = CalendarPolicy()
     warranty: WarrantyPolicy
     reminders: ReminderPolicy = ReminderPolicy()
+    recovery: RecoveryPolicy = RecoveryPolicy()
     ladders: dict[str, list[Rung]] = Field(default_factory=dict)
     repair: RepairPolicy
     complaint: ComplaintPolicy | None = None

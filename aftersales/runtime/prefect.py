@@ -7,6 +7,10 @@ Prefect's client (flows and tasks still use Prefect's decorators and in-run help
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -61,3 +65,181 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     create_markdown_artifact(markdown=markdown, key=key, description=description)
+
+
+# --- recovery of flow runs that died with their process (aftersales.sla.recovery) ------------------------------
+
+# Automations the stack creates on the Prefect server (by name, so creating them again changes nothing).
+ZOMBIE_AUTOMATION = "aftersales: crash flow runs whose heartbeat stopped"
+PENDING_AUTOMATION = "aftersales: crash flow runs stuck in Pending"
+CRASHED_AUTOMATION = "aftersales: sweep at once when a case's run crashed"
+# Every state a run leaves Pending for (events are named after the state's name).
+AFTER_PENDING = ("Running", "Retrying", "Crashed", "Failed", "Cancelled", "Cancelling", "Completed", "Scheduled",
+                 "Late", "AwaitingRetry", "Resuming", "Paused", "Suspended")
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """A flow run as recovery sees it."""
+
+    id: str
+    state: str  # state type name: CRASHED, PENDING, RUNNING, ...
+    state_id: str  # changes with every state: a recovery is claimed once per state
+    since: datetime  # when it entered the state
+    message: str
+
+
+@contextmanager
+def client_on(api_url: str | None) -> Iterator[Any]:
+    """A sync client, on `api_url` when given (the launcher is no configured Prefect process)."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    updates = {PREFECT_API_URL: api_url} if api_url else {}
+    with temporary_settings(updates=updates), get_client(sync_client=True) as client:
+        yield client
+
+
+
+def recovery_automations(heartbeat_seconds: int, pending_seconds: float, sweep_deployment_id: str | None,
+                         case_deployment_ids: list[str]) -> list[Any]:
+    """The automations that find dead runs: Prefect's "detect zombie flows", the same for Pending, and a sweep
+    started as soon as a case's run crashed (the sweep reschedules it, counting tries)."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState, RunDeployment
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    runs: dict[str, str | list[str]] = {"prefect.resource.id": "prefect.flow-run.*"}
+    found = [
+        AutomationCore(
+            name=ZOMBIE_AUTOMATION,
+            description="A running flow run that sent no event for 3 heartbeats has no process any more: "
+                        "mark it Crashed (Prefect docs, 'Detect zombie flows'). Also after Running, for a process "
+                        "that died before its first heartbeat.",
+            trigger=EventTrigger(match=runs, after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
+                                 expect={"prefect.flow-run.*"}, for_each={"prefect.resource.id"},
+                                 posture=Posture.Proactive, threshold=1,
+                                 within=timedelta(seconds=3 * heartbeat_seconds)),
+            actions=[ChangeFlowRunState(name=None, state=StateType.CRASHED, force=False,
+                                        message="Flow run marked as crashed: its heartbeat stopped")],
+        ),
+        AutomationCore(
+            name=PENDING_AUTOMATION,
+            description="A flow run still Pending after this long was never started by a live worker.",
+            trigger=EventTrigger(match=runs, after={"prefect.flow-run.Pending"},
+                                 expect={f"prefect.flow-run.{name}" for name in AFTER_PENDING},
+                                 for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+                                 within=timedelta(seconds=pending_seconds)),
+            actions=[ChangeFlowRunState(name=None, state=StateType.CRASHED, force=False,
+                                        message="Flow run marked as crashed: it stayed Pending with no process")],
+        ),
+    ]
+    if sweep_deployment_id and case_deployment_ids:  # only cases' runs: a crashing sweep must not start sweeps
+        found.append(AutomationCore(
+            name=CRASHED_AUTOMATION,
+            description="Run the escalation sweep now, which reschedules a crashed run of an open case.",
+            trigger=EventTrigger(match=runs, expect={"prefect.flow-run.Crashed"},
+                                 match_related={"prefect.resource.role": "deployment",
+                                                "prefect.resource.id": [f"prefect.deployment.{d}"
+                                                                        for d in case_deployment_ids]},
+                                 posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+            actions=[RunDeployment(source="selected", deployment_id=UUID(sweep_deployment_id), parameters=None,
+                                   job_variables=None)],
+        ))
+    return found
+
+
+def ensure_recovery_automations(heartbeat_seconds: int, pending_seconds: float, *, sweep_deployment: str,
+                                case_deployments: list[str], api_url: str | None = None) -> list[str]:
+    """Create or update the recovery automations (idempotent: one of each name); returns their names."""
+    try:
+        with client_on(api_url) as client:
+            sweep_id = _deployment_id(client, sweep_deployment)
+            case_ids = [d for d in (_deployment_id(client, name) for name in case_deployments) if d]
+            wanted = recovery_automations(heartbeat_seconds, pending_seconds, sweep_id, case_ids)
+            for automation in wanted:
+                existing = client.read_automations_by_name(automation.name)
+                for extra in existing[1:]:  # two `up`s raced: keep one
+                    client.delete_automation(extra.id)
+                if existing:
+                    client.update_automation(existing[0].id, automation)
+                else:
+                    client.create_automation(automation)
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"could not create the recovery automations: {exc}") from exc
+    return [a.name for a in wanted]
+
+
+def _deployment_id(client: Any, name: str) -> str | None:
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return str(client.read_deployment_by_name(name).id)
+    except ObjectNotFound:
+        return None
+
+
+def runs_in_states(run_ids: list[str], states: list[str]) -> list[RunStatus]:
+    """The runs among `run_ids` that are in one of `states` (one filtered query per page, not one per run)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    found: list[RunStatus] = []
+    page = 200  # the server's default page limit
+    try:
+        with client_on(None) as client:
+            for start in range(0, len(run_ids), page):
+                ids = [UUID(r) for r in run_ids[start:start + page]]
+                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=ids),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in states]))),
+                    limit=page)
+                found += [RunStatus(id=str(r.id), state=r.state.type.value, state_id=str(r.state.id),
+                                    since=r.state.timestamp, message=r.state.message or "")
+                          for r in runs if r.state is not None]
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"Prefect API unreachable: {exc}") from exc
+    return found
+
+
+def last_heartbeats(run_ids: list[str], since: datetime) -> dict[str, datetime]:
+    """When each of these runs last sent a heartbeat after `since` (runs without one are absent)."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+
+    if not run_ids:
+        return {}
+    resources = [f"prefect.flow-run.{r}" for r in run_ids]
+    beats: dict[str, datetime] = {}
+    try:
+        with client_on(None) as client:
+            page = client.read_events(EventFilter(
+                occurred=EventOccurredFilter(since=since),  # type: ignore[arg-type]  # pendulum-free DateTime
+                event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+                resource=EventResourceFilter(id=resources, distinct=True)), limit=200)
+            while True:
+                for event in page.events:
+                    run_id = event.resource.id.removeprefix("prefect.flow-run.")
+                    beats[run_id] = max(beats.get(run_id, event.occurred), event.occurred)
+                if not page.next_page:
+                    break
+                page = client.read_events_page(str(page.next_page))
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"Prefect API unreachable: {exc}") from exc
+    return beats
+
+
+def reschedule_run(flow_run_id: str) -> None:
+    """Run a dead run again under its own id. Forced, so the server keeps its answered pause keys (earlier
+    answers replay) and its persisted task results are reused: what it did is not done again."""
+    from prefect.states import Scheduled
+
+    try:
+        with client_on(None) as client:
+            client.set_flow_run_state(UUID(flow_run_id), Scheduled(message="rescheduled by recovery"), force=True)
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"could not reschedule flow run {flow_run_id}: {exc}") from exc

