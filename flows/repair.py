@@ -182,13 +182,23 @@ def _execute(case: Case, work_round: int) -> None:
     for report in range(1, 50):
         execution = ask(case, f"execution#{work_round}.{report}", "repair.execution", ExecutionInput,
                         staff_summary(case, plan=case.data.get("plan", "-"),
-                                      deadline=f"spare unit if not fixed by {local_text(spare_due, policy)}"))
+                                      deadline=f"spare unit if not fixed by {local_text(spare_due, policy)}"),
+                        deadline_at=resolution_due(case))
         record_step(case.id, f"execution#{work_round}.{report}", "progress", execution.work_done,
                     data=execution.model_dump(mode="json"))
         if execution.done:
             return
         notify_customer(case.number, f"progress#{work_round}.{report}", "repair.progress",
                         {"work_done": execution.work_done})
+
+
+def resolution_due(case: Case) -> datetime | None:
+    """When the repair must be resolved: 3 working days from the request over all its steps (F1:164, F2:184);
+    None when the policy counts a fresh resolution time per step."""
+    policy = get_policy()
+    if policy.repair.resolution_counted_from != "request":
+        return None
+    return due(policy, case.reported_at, policy.repair.sla["resolution"])
 
 
 def _factory_return(case: Case, work_round: int) -> bool:
@@ -207,7 +217,8 @@ def _factory_return(case: Case, work_round: int) -> bool:
             notify_roles(number, "quality-judgement", ["quality_inspection"], "repair.quality_judgement")
     for qa_round in range(1, policy.repair.max_qa_rounds + 1):
         tag = f"{work_round}.{qa_round}"
-        record = ask(case, f"repair_record#{tag}", "repair.repair_record", RepairRecordInput, staff_summary(case))
+        record = ask(case, f"repair_record#{tag}", "repair.repair_record", RepairRecordInput, staff_summary(case),
+                     deadline_at=resolution_due(case))
         record_step(case.id, f"form-ma-077#{tag}", "form", f"返修品维修记录表 FORM-MA-077: {record.work_done}",
                     data={"form": f"/cases/{number}/forms/FORM-MA-077", **record.model_dump(mode="json")})
         set_case(number, data={"repair_record": record.model_dump(mode="json")})

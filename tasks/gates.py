@@ -80,14 +80,16 @@ def follow_up_low_score(case: CaseSnapshot[Any], kind: str, score: int, comment:
 
 def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
         *, assignee_person: str | None = None, assignee_role: str | None = None,
-        escalate_reason: str | None = None) -> T:
+        escalate_reason: str | None = None, deadline_at: datetime | None = None) -> T:
     """Open a gate, tell its assignees, and wait durably for the typed answer (from a link or the Prefect UI).
 
     Every side effect is a cached task and the answer is read back from the database first, so re-running
     the flow from the top after a resume sends nothing twice and never suspends on an answered gate.
+    `deadline_at` replaces the policy deadline (a clock that runs across steps, e.g. the repair's resolution).
     """
     run_id = flow_run.get_id()
-    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person, assignee_role)
+    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person, assignee_role,
+                        None, deadline_at)
     notify_gate(gate_id)
     if escalate_reason:
         escalate_to_top(gate_id, escalate_reason)

@@ -111,6 +111,9 @@ class RepairPolicy(BaseModel):
     free_repair_needs_gm: bool = True
     fee_needs_finance_audit: bool = True
     low_satisfaction_at_most: int | None = Field(default=2, ge=1, le=5, description="None: no follow-up")
+    # F1:164, F2:184: resolved "3个工作日内" of the request: one clock over every work step ("request"), or a
+    # fresh resolution time per step ("step").
+    resolution_counted_from: Literal["request", "step"] = "request"
     optional_steps: dict[str, bool] = Field(default_factory=dict)
 
 

@@ -60,9 +60,9 @@ def test_every_shipped_gate_resolves_its_deadlines_and_ladder(shipped: Policy, g
     assert isinstance(shipped.ladder(gate), list)
 
 
-def test_the_triage_gate_allows_two_natural_hours(shipped: Policy):
+def test_the_triage_gate_allows_two_service_hours_F2_285_F1_292(shipped: Policy):
     # F2:285 "应在2小时内与客户取得联系"
-    assert shipped.gate_deadline("repair.triage", urgent=False) == Duration(amount=2, unit="natural_hours")
+    assert shipped.gate_deadline("repair.triage", urgent=False) == Duration(amount=2, unit="working_hours")
 
 
 def test_the_triage_gate_allows_one_hour_when_urgent(shipped: Policy):
