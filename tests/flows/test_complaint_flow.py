@@ -108,12 +108,13 @@ def test_a_return_decided_on_a_complaint_opens_a_linked_return_with_the_goods_fa
     investigate(driver, number, measures=measures("return"))
     facts = {"delivered_on": (date.today() - timedelta(days=3)).isoformat(), "order_number": "SO-77",
              "claim_reason": "defect", "purchase_voucher": "DOC-1"}
-    # The returns group's first answer lacks the photos a defect needs (F1:318): asked again, nothing opened.
-    driver.answer_gate(number, "complaint.goods_facts", "li.na", facts)
+    # The returns group's first answer has a delivery date no return can carry: asked again, nothing opened.
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    driver.answer_gate(number, "complaint.goods_facts", "li.na", {**facts, "delivered_on": tomorrow})
     second = driver.wait_for_gate(number, "complaint.goods_facts")
     assert second["key"] == "goods_facts#2"
     [invalid] = [h for h in driver.case(number)["history"] if h["key"] == "goods_facts#1:invalid"]
-    assert "photo" in invalid["summary"]
+    assert "delivered_on" in invalid["summary"]
     driver.answer_gate(number, "complaint.goods_facts", "li.na", {**facts, "photo": "IMG-9"})
     driver.wait_for_gate(number, "complaint.customer_sign_off")
     view = driver.case(number)

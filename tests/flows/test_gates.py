@@ -21,7 +21,7 @@ from aftersales.sla.sweep import sweep
 from models import Gate
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
-from tests.flows.test_repair_flow import TRIAGE, assert_no_message_twice
+from tests.flows.test_repair_flow import TRIAGE, assert_no_message_twice, open_the_visit_on_day_5
 
 pytestmark = pytest.mark.stack
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -138,6 +138,7 @@ def test_a_worker_killed_while_a_case_waits_loses_nothing_and_sends_nothing_twic
     driver.answer_gate(number, "repair.acceptance", "customer@example.com",
                        {"accepted": "true", "signature_name": "测试客户"})
     driver.answer_gate(number, "repair.survey", "customer@example.com", {"score": "5"})
+    open_the_visit_on_day_5(driver, number)
     visit = {"contacted": "true", "visited_on": date.today().isoformat()}
     driver.answer_gate(number, "repair.follow_up", "li.na", visit)
     driver.wait_for_status(number, "closed")
