@@ -40,11 +40,6 @@ def _texts(templates_dir: str, language: str) -> dict[str, dict[str, Template]]:
         raise ConfigurationError(f"{path}: {exc}") from exc
 
 
-def languages(templates_dir: Path) -> list[str]:
-    """The languages notices are written in."""
-    return sorted(p.stem for p in (templates_dir / "notices").glob("*.yaml"))
-
-
 def notice_text(key: str, language: str, context: dict[str, Any]) -> NoticeText:
     """Render the notice `key` in `language` (ConfigurationError naming the file and key when it cannot)."""
     from aftersales.config.settings import get_settings
