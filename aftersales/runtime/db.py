@@ -9,17 +9,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from aftersales.config.settings import get_settings
+
+if TYPE_CHECKING:  # Alembic is imported where migrations run: every flow process imports this module, none migrates
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Key of the PostgreSQL advisory lock that serialises schema upgrades (any fixed 64-bit number of our own).
@@ -61,6 +61,8 @@ def get_engine() -> Engine:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration, built in code: the scripts next to this module, run on `connection` if given."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
@@ -71,6 +73,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 @lru_cache(maxsize=1)
 def head_revision() -> str:
     """The newest revision in migrations/versions."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations in {MIGRATIONS_DIR / 'versions'}")
@@ -79,6 +83,8 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine | None = None) -> str | None:
     """The revision the database is at; None for an empty database or one made by create_all of an earlier build."""
+    from alembic.runtime.migration import MigrationContext
+
     with (engine or get_engine()).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
@@ -121,6 +127,9 @@ def upgrade_schema(engine: Engine | None = None) -> SchemaUpgrade:
     Safe to run from several processes at once: on PostgreSQL the upgrade holds an advisory lock, on SQLite a
     write transaction (BEGIN IMMEDIATE, waiting on the busy timeout); whoever comes second finds the head.
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     import models  # noqa: F401  (registers the tables for env.py)
 
     engine = engine or get_engine()
