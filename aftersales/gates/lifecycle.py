@@ -30,6 +30,7 @@ def open_gate(
     *, case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
     summary: list[dict[str, str]], assignee_person: str | None = None, assignee_role: str | None = None,
     now: datetime | None = None, opens_at: datetime | None = None, deadline_at: datetime | None = None,
+    clock_name: str | None = None,
 ) -> int:
     """Create the gate once (a replay returns the same one) with its policy deadline and reminder time.
 
@@ -38,6 +39,8 @@ def open_gate(
     opening (the spare unit: from the report, 004:355). `opens_at` in the future makes a *scheduled* gate:
     no request goes out and it cannot be answered from a link until the sweep opens it at that time
     (`open_scheduled`); a flow may already wait on it, holding no process (a suspended run).
+    `clock_name` names the case clock `deadline_at` comes from (aftersales.sla.clocks): the sweep neither reminds nor
+    escalates the gate while that clock stands still, and moves its deadline when the clock resumes.
     """
     if input_model not in GATE_INPUTS:
         raise NotFound(f"unknown gate input {input_model!r}")
@@ -60,7 +63,8 @@ def open_gate(
             assignee_role=assignee_role or gate_policy.role, assignee_person=assignee_person,
             customer_gate=(assignee_role or gate_policy.role) == CUSTOMER, opened_at=opened, deadline_at=deadline,
             remind_at=remind_time(policy, opened, deadline, urgent=case.urgent),
-            context={"summary": summary}, status="scheduled" if scheduled else "waiting",
+            context={"summary": summary, **({"clock": clock_name} if clock_name else {})},
+            status="scheduled" if scheduled else "waiting",
         )
         gate.due_at = opened if scheduled else gate_due_at(policy, gate)
         session.add(gate)

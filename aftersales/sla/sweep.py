@@ -24,6 +24,7 @@ from aftersales.procedures import registry
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
+from aftersales.sla.clocks import case_clocks
 from aftersales.sla.deadlines import calendar_for, gate_due_at, local_text, remind_time
 from aftersales.sla.recovery import recover_runs
 from models import Case, Escalation, Gate, Notification
@@ -69,6 +70,8 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         clock_state = GateClock(gate.opened_at, gate.deadline_at, gate.remind_at, gate.rung, gate.reminded_rung,
                                 len(policy.ladder(gate.kind)) if gate.kind in policy.gates else 0)
         try:
+            if held_by_case_clock(gate, at):
+                continue
             action = due_action(clock_state, at)
             if action == "escalate" and escalate(gate, at):
                 report.escalated.append(gate.id)
@@ -128,6 +131,39 @@ def report_failures() -> int:
                              "attempts": row.attempts, "error": row.last_error or ""})
             told += 1
     return told
+
+
+def held_by_case_clock(gate: Gate, at: datetime) -> bool:
+    """A gate whose deadline is a case clock (the repair's resolution) waits while that clock stands still (the
+    case waits on the customer): no reminder, no escalation. Once the clock runs again, its deadline moves by the
+    paused time. True when the sweep must leave the gate for now."""
+    name = gate.context.get("clock")
+    if not name or gate.rung:
+        return False  # after an escalation the rung's own deadline counts
+    with session_scope() as session:
+        case = session.get(Case, gate.case_id)
+    state = case_clocks(case, at).get(name) if case is not None else None
+    if state is None:
+        return False
+    if state.is_paused:
+        return True
+    if state.deadline <= gate.deadline_at:
+        return False
+    policy = get_policy()
+    assert case is not None and gate.id is not None
+    with session_scope() as session:
+        moved = session.execute(update(Gate).where(col(Gate.id) == gate.id, col(Gate.status) == "waiting",
+                                                   col(Gate.rung) == 0, col(Gate.deadline_at) == gate.deadline_at)
+                                .values(deadline_at=state.deadline,
+                                        remind_at=remind_time(policy, gate.opened_at, state.deadline,
+                                                              urgent=case.urgent)))
+    if moved.rowcount == 1:  # type: ignore[attr-defined]
+        refresh_due(gate.id)
+        record_event(gate.case_id, f"gate:{gate.key}:clock:{state.deadline.isoformat()}", "clock",
+                     f"{gate.kind}: deadline {local_text(gate.deadline_at, policy)} → "
+                     f"{local_text(state.deadline, policy)}, the {name} clock stood still while the case waited "
+                     "on the customer", at=at)
+    return True
 
 
 def remind(gate: Gate, at: datetime) -> bool:
