@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from aftersales.cases import prefect_view
 from aftersales.cases.store import record_event
 from aftersales.config.policy import get_policy
 from aftersales.config.staff import CUSTOMER, get_staff
@@ -73,10 +74,13 @@ def open_gate(
                      f"due {local_text(deadline, policy)}",
                      data={"gate_id": gate_id, "opens_at": opened.isoformat(), "deadline_at": deadline.isoformat()},
                      at=created)
+        prefect_view.refresh(case_id=case_id, now=created)
         return gate_id
     record_event(case_id, f"gate:{key}:opened", "gate_opened",
                  f"waiting on {assignee_role or gate_policy.role} for {kind} until {local_text(deadline, policy)}",
                  data={"gate_id": gate_id, "deadline_at": deadline.isoformat()}, at=opened)
+    prefect_view.announce(prefect_view.GATE_OPENED, case_id=case_id, gate_id=gate_id,
+                          payload={"deadline_at": deadline.isoformat()}, now=opened)
     return gate_id
 
 
@@ -96,6 +100,8 @@ def open_scheduled(at: datetime) -> list[int]:
         record_event(gate.case_id, f"gate:{gate.key}:opened", "gate_opened",
                      f"waiting on {gate.assignee_role} for {gate.kind} until {local_text(gate.deadline_at, policy)}",
                      data={"gate_id": gate.id, "deadline_at": gate.deadline_at.isoformat()}, at=at)
+        prefect_view.announce(prefect_view.GATE_OPENED, case_id=gate.case_id, gate_id=gate.id,
+                              payload={"deadline_at": gate.deadline_at.isoformat()}, now=at)
         notify_gate(gate.id, "request", now=at)
         opened.append(gate.id)
     return opened
@@ -162,6 +168,10 @@ def mark_answered(gate_id: int, answer: dict[str, Any], *, by: str, person: str 
         return False
     record_event(gate.case_id, f"gate:{gate.key}:answered", "gate_answered", summary, actor=by,
                  data={"answer": answer}, at=at)
+    # Prefect hears who answered as a staff id or "customer" (never a name) and through which channel.
+    prefect_view.announce(prefect_view.GATE_ANSWERED, case_id=gate.case_id, gate_id=gate_id, now=at,
+                          payload={"by": prefect_view.answered_by(person, via, by), "channel": via,
+                                   "decision": prefect_view.decisions(gate.input_model, answer)})
     return True
 
 
@@ -175,6 +185,13 @@ def record_flow_answer(gate_id: int, answer: dict[str, Any]) -> None:
     mark_answered(gate_id, answer, by=PREFECT_UI_ACTOR, person=None, via="prefect-ui", at=clock.now(),
                   summary=f"{kind} answered in the Prefect UI", resumed=True)
     mark_resumed(gate_id)
+
+
+def gate_key(gate_id: int) -> str | None:
+    """A gate's key (e.g. 'triage'), None when there is no such gate."""
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        return gate.key if gate is not None else None
 
 
 def recorded_answer(gate_id: int) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from aftersales.cases import prefect_view
 from aftersales.cases.launch import start_unstarted
 from aftersales.cases.store import record_event
 from aftersales.config.policy import get_policy
@@ -145,6 +146,8 @@ def remind(gate: Gate, at: datetime) -> bool:
     notify_gate(gate.id, "reminder", extra={"time_left": left, "overdue": hours <= 0}, now=at)
     record_event(gate.case_id, f"gate:{gate.key}:reminded:{gate.rung}", "reminder",
                  f"reminder sent to {gate.assignee_role} ({left} left)", at=at)
+    prefect_view.announce(prefect_view.GATE_REMINDED, case_id=gate.case_id, gate_id=gate.id, now=at,
+                          payload={"hours_left": round(hours, 1), "overdue": hours <= 0})
     return True
 
 
@@ -161,11 +164,14 @@ def escalate(gate: Gate, at: datetime, *, to_top: bool = False, reason: str | No
         case = session.get(Case, gate.case_id)
         assert case is not None
     deadline = rung_deadline(at, rung.within.amount, rung.within.unit, calendar_for(policy))
+    missed = at >= gate.deadline_at  # climbing for a missed deadline: the step stays late (Prefect's `late` tag)
+    context = {**gate.context, "missed_deadline_at": gate.context.get("missed_deadline_at")
+               or gate.deadline_at.isoformat()} if missed else gate.context
     with session_scope() as session:
         claimed = session.execute(
             update(Gate).where(col(Gate.id) == gate.id, col(Gate.rung) == gate.rung, col(Gate.status) == "waiting")
             .values(rung=target, assignee_role=rung.role, assignee_person=None, deadline_at=deadline,
-                    remind_at=remind_time(policy, at, deadline, urgent=case.urgent or to_top))
+                    remind_at=remind_time(policy, at, deadline, urgent=case.urgent or to_top), context=context)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return False
@@ -180,6 +186,9 @@ def escalate(gate: Gate, at: datetime, *, to_top: bool = False, reason: str | No
     record_event(gate.case_id, f"gate:{gate.key}:escalated:{target}", "escalation",
                  f"{gate.kind} escalated to {staff.role_label(rung.role)} (rung {target}): {why}; told {told}",
                  at=at, data={"rung": target, "to_role": rung.role})
+    prefect_view.announce(prefect_view.GATE_ESCALATED, case_id=gate.case_id, gate_id=gate.id, now=at,
+                          payload={"rung": target, "from_role": gate.assignee_role, "to_role": rung.role,
+                                   "missed_deadline": missed, "at_once": to_top})
     notify_gate(gate.id, "escalated", now=at, extra={
         "rung": target, "previous_assignee": previous, "reason": why,
         "changes": [f"{previous} → {staff.role_label(rung.role)}",
