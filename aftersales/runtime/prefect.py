@@ -345,7 +345,7 @@ def read_events(resource_id: str, prefix: str, since: datetime) -> list[EventRec
             page = client.read_events(EventFilter(
                 occurred=EventOccurredFilter(since=since),  # type: ignore[arg-type]
                 event=EventNameFilter(prefix=[prefix]), resource=EventResourceFilter(id=[resource_id]),
-                order=EventOrder.ASC), limit=200)
+                order=EventOrder.ASC), limit=50)  # the server takes at most 50 a page
             while True:
                 found += [EventRecord(e.event, e.occurred, dict(e.resource.root),
                                       [dict(r.root) for r in e.related], dict(e.payload)) for e in page.events]
