@@ -467,10 +467,6 @@ def db_current() -> None:
         typer.echo("none (empty database: run `aftersales db upgrade`)")
 
 
-if __name__ == "__main__":
-    app()
-
-
 automations_app = typer.Typer(help="Prefect automations on the cases' events (Prefect UI → Automations).",
                               no_args_is_help=True)
 app.add_typer(automations_app, name="automations")
@@ -483,3 +479,7 @@ def automations_example() -> None:
 
     name = prefect_view.ensure_gm_complaint_automation()
     typer.echo(f"automation {name!r} is on the Prefect server (Prefect UI → Automations)")
+
+
+if __name__ == "__main__":
+    app()

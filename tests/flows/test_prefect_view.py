@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
+from typer.testing import CliRunner
 
 from aftersales.cases import prefect_view
+from aftersales.cli import app
 from aftersales.runtime import prefect as orchestrator
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.stack import Stack
@@ -115,8 +117,9 @@ def test_a_case_is_found_by_number_and_its_tags_artifact_and_events_follow_it_wi
     assert not leaked, leaked
 
     # The README's example automation: created by a command, once however often it runs.
-    prefect_view.ensure_gm_complaint_automation()
-    prefect_view.ensure_gm_complaint_automation()
+    for _ in range(2):
+        result = CliRunner().invoke(app, ["automations", "example"])
+        assert result.exit_code == 0, result.output
     with orchestrator.client_on(None) as client:
         found = client.read_automations_by_name(prefect_view.GM_COMPLAINT_AUTOMATION)
     assert len(found) == 1
