@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -108,6 +109,14 @@ def test_a_case_is_found_by_number_and_its_tags_artifact_and_events_follow_it_wi
     assert answered.payload["by"] == "chen.jing" and answered.payload["channel"] == "link"
     assert all(e.resource["aftersales.procedure"] == "repair" for e in life)
     assert all(any(r["prefect.resource.id"] == f"prefect.flow-run.{run_id}" for r in e.related) for e in life)
+
+    # Its task runs say what they did to which step.
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with orchestrator.client_on(None) as client:
+        names = {t.name for t in client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])))}
+    assert {"open triage", "notify triage", "open remote_diagnosis", "history flow_started"} <= names, names
 
     # Nothing Prefect holds of the case names the customer or how to reach them.
     everything = [name, *the_run(number)[2], orchestrator.latest_markdown(key) or "",
