@@ -46,6 +46,7 @@ class SweepReport:
     attention: list[str] = field(default_factory=list)  # cases handed to operations (could not be recovered)
     watched: dict[str, list[int]] = field(default_factory=dict)  # '<procedure>.<watcher>' -> cases acted on
     errors: list[str] = field(default_factory=list)
+    late: list[int] = field(default_factory=list)  # gates seen past their deadline for the first time
 
     @property
     def spare_unit_gates(self) -> list[int]:
@@ -80,6 +81,7 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         except AftersalesError as exc:  # one bad gate must not stop the others
             log.error("gate %s: %s", gate.id, exc)
             report.errors.append(f"gate {gate.id}: {exc}")
+    report.late = mark_late(at)
     for procedure in registry.procedures():
         for watcher in procedure.watchers:
             name = f"{procedure.name}.{watcher.__name__}"
@@ -102,6 +104,24 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         report.resent = retry_failed()
         report_failures()
     return report
+
+
+def mark_late(at: datetime) -> list[int]:
+    """Note on each waiting gate the first time its deadline is seen past, and show it on the case's Prefect run
+    (`late`): also a gate at the top of its ladder, which no escalation moves any more."""
+    with session_scope() as session:
+        past = session.exec(select(Gate).where(Gate.status == "waiting", col(Gate.deadline_at) <= at)).all()
+    marked: list[int] = []
+    for gate in past:
+        if gate.context.get("missed_deadline_at"):
+            continue
+        assert gate.id is not None
+        with session_scope() as session:
+            session.execute(update(Gate).where(col(Gate.id) == gate.id, col(Gate.status) == "waiting").values(
+                context={**gate.context, "missed_deadline_at": gate.deadline_at.isoformat()}))
+        prefect_view.refresh(case_id=gate.case_id, now=at)
+        marked.append(gate.id)
+    return marked
 
 
 def report_failures() -> int:

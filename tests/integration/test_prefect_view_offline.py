@@ -61,3 +61,29 @@ def test_gates_answers_and_the_sweep_go_on_and_say_why_the_view_was_not_updated(
         assert gate.context["missed_deadline_at"], "escalated for a missed deadline: the step was late"
     logging.getLogger("aftersales.cases.prefect_view").removeHandler(warnings)
     assert any("Prefect view of case" in m and "not updated" in m for m in warnings.messages), warnings.messages
+
+
+def test_a_step_at_the_top_of_its_ladder_is_marked_late_once_when_its_deadline_passes(
+        settings: Settings, no_prefect: str) -> None:
+    with session_scope() as session:
+        case = Case(customer_name="客户", customer_phone="139", product_model="PT-3000", problem_description="坏了",
+                    procedure="complaint", number="CP-OFF-00001", opened_at=OPENED)
+        session.add(case)
+        session.flush()
+        case_id = case.id
+    assert case_id is not None
+    with MailSink():  # the GM's step has no rung above it: no escalation moves its deadline
+        gate_id = lifecycle.open_gate(case_id=case_id, key="appointment", kind="complaint.inspection_appointment",
+                                      input_model="InspectionAppointmentInput", flow_run_id=None, summary=[],
+                                      now=OPENED)
+        with session_scope() as session:
+            gate = session.get(Gate, gate_id)
+            assert gate is not None
+            deadline = gate.deadline_at
+        assert sweep(deadline - timedelta(minutes=1), resend=False, resume=False).late == []
+        assert sweep(deadline + timedelta(minutes=1), resend=False, resume=False).late == [gate_id]
+        assert sweep(deadline + timedelta(minutes=2), resend=False, resume=False).late == [], "marked once"
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        assert gate is not None and gate.rung == 0 and gate.context["missed_deadline_at"] == deadline.isoformat()
+        assert gate.context["summary"] == [], "the gate's other context stays"
