@@ -90,3 +90,18 @@ def test_a_pipe_in_a_cell_cannot_break_the_table() -> None:
 def test_a_run_starts_tagged_with_its_procedure_and_the_case_it_was_opened_from() -> None:
     assert start_tags("repair", None) == ["procedure:repair"]
     assert start_tags("return", "CP-20261201-00002") == ["procedure:return", "parent:CP-20261201-00002"]
+
+
+def test_a_step_is_late_past_its_deadline_and_stays_late_after_climbing_for_it() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aftersales.cases.prefect_view import is_late
+    from models import Gate
+
+    due = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    gate = Gate(case_id=1, key="triage", kind="repair.triage", input_model="TriageInput", assignee_role="x",
+                deadline_at=due, context={})
+    assert not is_late(gate, due - timedelta(minutes=1))
+    assert is_late(gate, due)
+    gate.deadline_at, gate.context = due + timedelta(hours=4), {"missed_deadline_at": due.isoformat()}
+    assert is_late(gate, due + timedelta(minutes=1)), "escalated for the missed deadline: still late"
