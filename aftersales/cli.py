@@ -467,5 +467,19 @@ def db_current() -> None:
         typer.echo("none (empty database: run `aftersales db upgrade`)")
 
 
+automations_app = typer.Typer(help="Prefect automations on the cases' events (Prefect UI → Automations).",
+                              no_args_is_help=True)
+app.add_typer(automations_app, name="automations")
+
+
+@automations_app.command("example")
+def automations_example() -> None:
+    """Create the example automation "a complaint reached the GM" (once: running it again leaves one)."""
+    from aftersales.cases import prefect_view
+
+    name = prefect_view.ensure_gm_complaint_automation()
+    typer.echo(f"automation {name!r} is on the Prefect server (Prefect UI → Automations)")
+
+
 if __name__ == "__main__":
     app()

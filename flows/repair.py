@@ -13,6 +13,7 @@ from aftersales.messaging.summaries import row
 from aftersales.rules.repair import fee_route, visit_window
 from aftersales.rules.satisfaction import is_low_score
 from aftersales.rules.warranty import decide_warranty
+from aftersales.sla.clocks import clock_deadline
 from aftersales.sla.deadlines import due, local_text
 from models.case import CaseSnapshot
 from models.inputs import (
@@ -183,7 +184,7 @@ def _execute(case: Case, work_round: int) -> None:
         execution = ask(case, f"execution#{work_round}.{report}", "repair.execution", ExecutionInput,
                         staff_summary(case, plan=case.data.get("plan", "-"),
                                       deadline=f"spare unit if not fixed by {local_text(spare_due, policy)}"),
-                        deadline_at=resolution_due(case))
+                        deadline_at=resolution_due(case), clock="resolution")
         record_step(case.id, f"execution#{work_round}.{report}", "progress", execution.work_done,
                     data=execution.model_dump(mode="json"))
         if execution.done:
@@ -193,12 +194,10 @@ def _execute(case: Case, work_round: int) -> None:
 
 
 def resolution_due(case: Case) -> datetime | None:
-    """When the repair must be resolved: 3 working days from the request over all its steps (F1:164, F2:184);
-    None when the policy counts a fresh resolution time per step."""
-    policy = get_policy()
-    if policy.repair.resolution_counted_from != "request":
-        return None
-    return due(policy, case.reported_at, policy.repair.sla["resolution"])
+    """When the repair must be resolved: 3 working days from the request over all its steps (F1:164, F2:184),
+    moved later by the time the case waited on the customer (policy clocks); None when the policy counts a fresh
+    resolution time per step. A read, like load_case: the gate it is given to keeps the deadline it opened with."""
+    return clock_deadline(case.id, "resolution")
 
 
 def _factory_return(case: Case, work_round: int) -> bool:
@@ -218,7 +217,7 @@ def _factory_return(case: Case, work_round: int) -> bool:
     for qa_round in range(1, policy.repair.max_qa_rounds + 1):
         tag = f"{work_round}.{qa_round}"
         record = ask(case, f"repair_record#{tag}", "repair.repair_record", RepairRecordInput, staff_summary(case),
-                     deadline_at=resolution_due(case))
+                     deadline_at=resolution_due(case), clock="resolution")
         record_step(case.id, f"form-ma-077#{tag}", "form", f"返修品维修记录表 FORM-MA-077: {record.work_done}",
                     data={"form": f"/cases/{number}/forms/FORM-MA-077", **record.model_dump(mode="json")})
         set_case(number, data={"repair_record": record.model_dump(mode="json")})

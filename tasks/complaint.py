@@ -23,7 +23,7 @@ from tasks.records import RETRY
 PROOF_FIELDS = ("purchase_voucher", "photo", "delivery_confirmation", "invoice")  # models/goods.py ProofKind
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="closing deadline from {acceptance_key}")  # type: ignore[call-overload]
 def set_close_deadline(number: str, case_id: int, overseas: bool, acceptance_key: str) -> str:
     """Start the closing clock when the GM's office accepted (004:485): 5 days domestic, 7 overseas."""
     with session_scope() as session:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 from prefect import task
 from prefect.flow_runs import suspend_flow_run
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 
 from aftersales.gates import lifecycle as gates
 from aftersales.gates.resume import pause_key
@@ -20,24 +21,34 @@ from tasks.retry import only_transient
 T = TypeVar("T", bound=GateInput)
 
 
-@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+def gate_step(verb: str) -> Callable[[], str]:
+    """A task run name saying what is done to which step (e.g. 'notify triage'), not a hash."""
+    def name() -> str:
+        gate_id = task_run.parameters.get("gate_id")
+        key = gates.gate_key(gate_id) if isinstance(gate_id, int) else None
+        return f"{verb} {key or f'gate {gate_id}'}"
+    return name
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name="open {key}")
 def open_gate(case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
               summary: list[dict[str, str]], assignee_person: str | None = None,
               assignee_role: str | None = None, opens_at: datetime | None = None,
-              deadline_at: datetime | None = None) -> int:
+              deadline_at: datetime | None = None, clock: str | None = None) -> int:
     """Create the gate (once) with its deadline (a future `opens_at` schedules it for the sweep to open)."""
     return gates.open_gate(case_id=case_id, key=key, kind=kind, input_model=input_model, flow_run_id=flow_run_id,
                            summary=summary, assignee_person=assignee_person, assignee_role=assignee_role,
-                           opens_at=opens_at, deadline_at=deadline_at)
+                           opens_at=opens_at, deadline_at=deadline_at, clock_name=clock)
 
 
-@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name=gate_step("notify"))
 def notify_gate(gate_id: int) -> int:
     """Send the assignees their links (once)."""
     return gates.notify_gate(gate_id, "request")
 
 
-@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient,
+      task_run_name=gate_step("escalate at once"))
 def escalate_to_top(gate_id: int, reason: str) -> bool:
     """Send the gate to the top of its ladder at once (categories that escalate immediately)."""
     from aftersales.sla.sweep import escalate_to_top as escalate  # the sweep imports the gates: load it late
@@ -45,7 +56,8 @@ def escalate_to_top(gate_id: int, reason: str) -> bool:
     return escalate(gate_id, reason)
 
 
-@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient)
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient,
+      task_run_name=gate_step("record UI answer of"))
 def record_flow_answer(gate_id: int, answer: dict[str, Any]) -> None:
     """Record an answer given in the Prefect UI (a link answer is already recorded)."""
     gates.record_flow_answer(gate_id, answer)
@@ -80,16 +92,17 @@ def follow_up_low_score(case: CaseSnapshot[Any], kind: str, score: int, comment:
 
 def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
         *, assignee_person: str | None = None, assignee_role: str | None = None,
-        escalate_reason: str | None = None, deadline_at: datetime | None = None) -> T:
+        escalate_reason: str | None = None, deadline_at: datetime | None = None, clock: str | None = None) -> T:
     """Open a gate, tell its assignees, and wait durably for the typed answer (from a link or the Prefect UI).
 
     Every side effect is a cached task and the answer is read back from the database first, so re-running
     the flow from the top after a resume sends nothing twice and never suspends on an answered gate.
-    `deadline_at` replaces the policy deadline (a clock that runs across steps, e.g. the repair's resolution).
+    `deadline_at` replaces the policy deadline (a clock that runs across steps, e.g. the repair's resolution);
+    `clock` names that case clock, so the sweep holds the gate while the clock stands still (aftersales.sla.clocks).
     """
     run_id = flow_run.get_id()
     gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person, assignee_role,
-                        None, deadline_at)
+                        None, deadline_at, clock)
     notify_gate(gate_id)
     if escalate_reason:
         escalate_to_top(gate_id, escalate_reason)

@@ -10,7 +10,7 @@ from models import Case
 from tasks.records import RETRY
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="history of the serial number")  # type: ignore[call-overload]
 def goods_history(serial_number: str | None, case_id: int) -> dict[str, int]:
     """Earlier in-warranty repairs and exchanges of the same unit, from this system's own cases (三包 ¶3).
 

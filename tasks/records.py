@@ -8,10 +8,12 @@ from prefect import task
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
+from aftersales.cases import prefect_view
 from aftersales.cases import store as cases
 from aftersales.cases.view import case_view
 from aftersales.messaging.notices import notice
 from aftersales.messaging.recipients import customer_recipients, role_recipients
+from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.prefect import publish_markdown
 from models.case import CaseSnapshot
@@ -25,7 +27,7 @@ def load_case(number: str, facts_model: type[BaseModel] | None = None) -> CaseSn
     return cases.snapshot(number, facts_model)
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="attach run to {number}")  # type: ignore[call-overload]
 def attach_flow_run(number: str) -> str | None:
     """Remember which flow run carries the case."""
     run_id = flow_run.get_id()
@@ -33,20 +35,20 @@ def attach_flow_run(number: str) -> str | None:
     return run_id
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="history {key}")  # type: ignore[call-overload]
 def record_step(case_id: int, key: str, kind: str, summary: str, data: dict[str, Any] | None = None) -> bool:
     """Add one history line (once per key)."""
     return cases.record_event(case_id, key, kind, summary, data=data)
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="update case {number}")  # type: ignore[call-overload]
 def set_case(number: str, status: str | None = None, data: dict[str, Any] | None = None,
              urgent: bool | None = None) -> None:
     """Change the case's status, facts or urgency while it runs."""
     cases.update_case(number, status=status, data=data, urgent=urgent)
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="notify customer {key}")  # type: ignore[call-overload]
 def notify_customer(case_number: str, key: str, text: str, context: dict[str, Any] | None = None) -> int:
     """Tell the customer about progress in their language: `text` names a notice of templates/notices."""
     with session_scope() as session:
@@ -54,7 +56,7 @@ def notify_customer(case_number: str, key: str, text: str, context: dict[str, An
     return notice(case.id, f"case:{case.id}:{key}", customer_recipients(case), case_number, text, context)
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="notify {key}")  # type: ignore[call-overload]
 def notify_roles(case_number: str, key: str, roles: list[str], text: str, context: dict[str, Any] | None = None) -> int:
     """Tell departments about a step (e.g. the 返修申请单 going to five departments, F2:432)."""
     with session_scope() as session:
@@ -62,30 +64,37 @@ def notify_roles(case_number: str, key: str, roles: list[str], text: str, contex
     return notice(case.id, f"case:{case.id}:{key}", role_recipients(roles), case_number, text, context)
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="close {number} as {status}")  # type: ignore[call-overload]
 def close_case(number: str, status: str, summary: str, data: dict[str, Any] | None = None) -> str:
     """End the case: its final status, the closing history line and the complete record (spec §8.6); once."""
     case = cases.update_case(number, status=status, data=data, closed=True)
     assert case.id is not None
     cases.record_event(case.id, "closed", "closed", summary, data={"status": status})
+    prefect_view.announce(prefect_view.CASE_CLOSED, case_id=case.id, payload={"status": status})
     publish_record(number)
     return status
 
 
 def publish_record(case_number: str) -> str:
-    """The complete record of the case as a Prefect artifact (spec §8.6 record fields)."""
+    """The complete record of the case as a Prefect artifact (spec §8.6 record fields), without personal data:
+    history lines by kind, steps with their decisions and who answered by staff id or "customer". The full text
+    (names, signatures, comments) stays in the project's database: GET /api/cases/{number}."""
     view = case_view(case_number)
     lines = [f"# {case_number} · {view['procedure']} · {view['status']}", "",
              f"- product: {view['product_model']} {view['serial_number'] or ''}",
              f"- opened: {view['opened_at']}", f"- closed: {view['closed_at']}", "",
-             "| at | step | by | what |", "|---|---|---|---|"]
-    lines += [f"| {h['at'][:16]} | {h['kind']} | {h['actor']} | {h['summary']} |" for h in view["history"]]
+             "| at | what |", "|---|---|"]
+    lines += [f"| {h['at'][:16]} | {h['kind']} |" for h in view["history"]]
+    with session_scope() as session:
+        case = cases.get_case(session, case_number)
+    steps = prefect_view.render_markdown(prefect_view.read_state(case, clock.now()))
+    lines += ["", steps[steps.index("## History"):].replace("## History", "## Steps", 1)]
     key = "case-record-" + case_number.lower().replace("_", "-")
     publish_markdown(key, "\n".join(lines), f"Complete record of {case_number}")
     return key
 
 
-@task(**RETRY)  # type: ignore[call-overload]
+@task(**RETRY, task_run_name="open linked {procedure} ({origin})")  # type: ignore[call-overload]
 def open_linked_case(parent_number: str, procedure: str, origin: str, extra: dict[str, Any] | None = None,
                      facts: dict[str, Any] | None = None) -> str:
     """Open a case linked to this one (once per origin) and start its procedure's flow."""

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
+from aftersales.cases import prefect_view
 from aftersales.cases import store as cases
 from aftersales.errors import IntegrationError
 from aftersales.procedures import registry
@@ -22,9 +23,12 @@ def start_flow(number: str) -> str | None:
     """Create the flow run for a case (once: keyed by the case number); None when Prefect could not be reached."""
     with session_scope() as session:
         case = cases.get_case(session, number)
+        parent = session.get(Case, case.parent_case_id) if case.parent_case_id else None
     procedure = registry.get(case.procedure)
-    try:
-        run_id = run_deployment_once(procedure.deployment, {"ref": {"case_number": number}}, f"case-{number}")
+    try:  # named and tagged after the case, so the Prefect UI finds it by number (a linked case: its parent's too)
+        run_id = run_deployment_once(procedure.deployment, {"ref": {"case_number": number}}, f"case-{number}",
+                                     run_name=prefect_view.run_name(number, case.procedure),
+                                     tags=prefect_view.start_tags(case.procedure, parent.number if parent else None))
     except IntegrationError as exc:  # the case is stored; the sweep starts it when Prefect answers
         log.warning("could not start flow for %s: %s", number, exc)
         cases.update_case(number, data={"flow_start_error": str(exc)[:300]})

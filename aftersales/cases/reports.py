@@ -25,6 +25,7 @@ from aftersales.rules.complaint_stats import (
 )
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
+from aftersales.sla.clocks import case_clocks
 from models import Case, CaseEvent, Escalation
 
 TEMPLATE = "complaint_report"
@@ -67,11 +68,21 @@ def _fact(case: Case, escalations: int, immediate: bool, zone: ZoneInfo) -> Comp
         responsibility=case.data.get("responsibility") or None,
         overseas=bool(details.get("overseas")),
         closed_at=case.closed_at,
-        close_by=_deadline(case.data.get("close_by"), zone),
+        close_by=_closing_deadline(case, zone),
         status=case.status,
         escalations=escalations,
         immediate=immediate,
     )
+
+
+def _closing_deadline(case: Case, zone: ZoneInfo) -> datetime | None:
+    """The closing limit as it stood at the closing: moved by the customer's waits (aftersales.sla.clocks)."""
+    stored = _deadline(case.data.get("close_by"), zone)
+    try:
+        closing = case_clocks(case, case.closed_at).get("closing")
+    except (ValueError, TypeError):  # a stored moment without its time zone: the deadline as read above
+        return stored
+    return closing.deadline if closing is not None else stored
 
 
 def _deadline(raw: Any, zone: ZoneInfo) -> datetime | None:

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 
 from aftersales.cases.store import get_case
 from aftersales.runtime.db import session_scope
+from aftersales.sla.clocks import case_clocks, clock_json
 from models import CaseEvent, Escalation, Gate, Notification
 
 
@@ -38,6 +39,10 @@ def case_view(number: str) -> dict[str, Any]:
         "urgent": case.urgent,
         "parent_case_id": case.parent_case_id,
         "data": case.data,
+        # Clocks across steps (the repair's resolution, a complaint's closing limit): paused while the case waits
+        # on the customer, with the time left (aftersales.sla.clocks); only while the case is open.
+        "clocks": [clock_json(name, state) for name, state in case_clocks(case).items()]
+        if case.closed_at is None else [],
         "current_gate": _gate_json(waiting[0]) if waiting else None,
         "waiting_gates": [_gate_json(g) for g in waiting],
         "gates": [_gate_json(g) for g in gates],

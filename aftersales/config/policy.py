@@ -87,6 +87,14 @@ class RecoveryPolicy(BaseModel):
     silent_minutes: float = Field(default=3, gt=0)
 
 
+class ClockPolicy(BaseModel):
+    """How case clocks (the repair's resolution, a complaint's closing limit) count (aftersales.sla.clocks)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # While a gate assigned to the customer is open the case clocks stand still, and resume with the time left.
+    pause_while_waiting_on_customer: bool = True
+
+
 class FollowUpDays(BaseModel):
     """Window of the follow-up visit after hand-over."""
 
@@ -200,6 +208,7 @@ class Policy(BaseModel):
     warranty: WarrantyPolicy
     reminders: ReminderPolicy = ReminderPolicy()
     recovery: RecoveryPolicy = RecoveryPolicy()
+    clocks: ClockPolicy = ClockPolicy()
     ladders: dict[str, list[Rung]] = Field(default_factory=dict)
     repair: RepairPolicy
     complaint: ComplaintPolicy | None = None

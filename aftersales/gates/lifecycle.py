@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from aftersales.cases import prefect_view
 from aftersales.cases.store import record_event
 from aftersales.config.policy import get_policy
 from aftersales.config.staff import CUSTOMER, get_staff
@@ -30,6 +31,7 @@ def open_gate(
     *, case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None,
     summary: list[dict[str, str]], assignee_person: str | None = None, assignee_role: str | None = None,
     now: datetime | None = None, opens_at: datetime | None = None, deadline_at: datetime | None = None,
+    clock_name: str | None = None,
 ) -> int:
     """Create the gate once (a replay returns the same one) with its policy deadline and reminder time.
 
@@ -38,6 +40,8 @@ def open_gate(
     opening (the spare unit: from the report, 004:355). `opens_at` in the future makes a *scheduled* gate:
     no request goes out and it cannot be answered from a link until the sweep opens it at that time
     (`open_scheduled`); a flow may already wait on it, holding no process (a suspended run).
+    `clock_name` names the case clock `deadline_at` comes from (aftersales.sla.clocks): the sweep neither reminds nor
+    escalates the gate while that clock stands still, and moves its deadline when the clock resumes.
     """
     if input_model not in GATE_INPUTS:
         raise NotFound(f"unknown gate input {input_model!r}")
@@ -60,7 +64,8 @@ def open_gate(
             assignee_role=assignee_role or gate_policy.role, assignee_person=assignee_person,
             customer_gate=(assignee_role or gate_policy.role) == CUSTOMER, opened_at=opened, deadline_at=deadline,
             remind_at=remind_time(policy, opened, deadline, urgent=case.urgent),
-            context={"summary": summary}, status="scheduled" if scheduled else "waiting",
+            context={"summary": summary, **({"clock": clock_name} if clock_name else {})},
+            status="scheduled" if scheduled else "waiting",
         )
         gate.due_at = opened if scheduled else gate_due_at(policy, gate)
         session.add(gate)
@@ -73,10 +78,13 @@ def open_gate(
                      f"due {local_text(deadline, policy)}",
                      data={"gate_id": gate_id, "opens_at": opened.isoformat(), "deadline_at": deadline.isoformat()},
                      at=created)
+        prefect_view.refresh(case_id=case_id, now=created)
         return gate_id
     record_event(case_id, f"gate:{key}:opened", "gate_opened",
                  f"waiting on {assignee_role or gate_policy.role} for {kind} until {local_text(deadline, policy)}",
                  data={"gate_id": gate_id, "deadline_at": deadline.isoformat()}, at=opened)
+    prefect_view.announce(prefect_view.GATE_OPENED, case_id=case_id, gate_id=gate_id,
+                          payload={"deadline_at": deadline.isoformat()}, now=opened)
     return gate_id
 
 
@@ -96,6 +104,8 @@ def open_scheduled(at: datetime) -> list[int]:
         record_event(gate.case_id, f"gate:{gate.key}:opened", "gate_opened",
                      f"waiting on {gate.assignee_role} for {gate.kind} until {local_text(gate.deadline_at, policy)}",
                      data={"gate_id": gate.id, "deadline_at": gate.deadline_at.isoformat()}, at=at)
+        prefect_view.announce(prefect_view.GATE_OPENED, case_id=gate.case_id, gate_id=gate.id,
+                              payload={"deadline_at": gate.deadline_at.isoformat()}, now=at)
         notify_gate(gate.id, "request", now=at)
         opened.append(gate.id)
     return opened
@@ -162,6 +172,10 @@ def mark_answered(gate_id: int, answer: dict[str, Any], *, by: str, person: str 
         return False
     record_event(gate.case_id, f"gate:{gate.key}:answered", "gate_answered", summary, actor=by,
                  data={"answer": answer}, at=at)
+    # Prefect hears who answered as a staff id or "customer" (never a name) and through which channel.
+    prefect_view.announce(prefect_view.GATE_ANSWERED, case_id=gate.case_id, gate_id=gate_id, now=at,
+                          payload={"by": prefect_view.answered_by(person, via, by), "channel": via,
+                                   "decision": prefect_view.decisions(gate.input_model, answer)})
     return True
 
 
@@ -175,6 +189,13 @@ def record_flow_answer(gate_id: int, answer: dict[str, Any]) -> None:
     mark_answered(gate_id, answer, by=PREFECT_UI_ACTOR, person=None, via="prefect-ui", at=clock.now(),
                   summary=f"{kind} answered in the Prefect UI", resumed=True)
     mark_resumed(gate_id)
+
+
+def gate_key(gate_id: int) -> str | None:
+    """A gate's key (e.g. 'triage'), None when there is no such gate."""
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        return gate.key if gate is not None else None
 
 
 def recorded_answer(gate_id: int) -> dict[str, Any] | None:

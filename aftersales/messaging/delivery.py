@@ -163,7 +163,7 @@ def _attempt(row: Notification, url: str, message: Message, *, tries: int, retry
             send(url, message)
         except ConfigurationError as exc:
             # Apprise refuses the URL: retrying cannot help, only fixing the configuration can.
-            return _update(row, attempts=row.attempts + 1, status=FAILED, last_error=str(exc)[:1000])
+            return _failed(_update(row, attempts=row.attempts + 1, status=FAILED, last_error=str(exc)[:1000]))
         except Exception as exc:  # a broken destination must not crash the flow nor lose the message
             if not isinstance(exc, AftersalesError):
                 log.exception("unexpected error sending notification %s", row.key)
@@ -175,6 +175,18 @@ def _attempt(row: Notification, url: str, message: Message, *, tries: int, retry
                 time.sleep(retry_delay * (attempt + 1))
         else:
             return _update(row, attempts=row.attempts + 1, status=SENT, sent_at=utcnow(), last_error=None)
+    return _failed(row)
+
+
+def _failed(row: Notification) -> Notification:
+    """Tell Prefect's event feed that a case's message did not get through (who by id, which channel; never the
+    address or the error text, which can hold it)."""
+    if row.case_id is not None:
+        from aftersales.cases import prefect_view  # cases import messaging: load late
+
+        prefect_view.announce(prefect_view.MESSAGE_FAILED, case_id=row.case_id, refresh_view=False,
+                              payload={"template": row.template, "recipient": row.recipient, "channel": row.channel,
+                                       "attempts": row.attempts})
     return row
 
 

@@ -20,6 +20,7 @@ from aftersales.messaging.notices import notice
 from aftersales.messaging.recipients import role_recipients
 from aftersales.procedures.registry import Procedure, register
 from aftersales.runtime.db import session_scope
+from aftersales.sla.clocks import case_clocks
 from aftersales.sla.deadlines import due, local_text
 from models import Case
 from models.complaint import ComplaintDetails
@@ -40,8 +41,19 @@ def start_closing_clock(number: str, overseas: bool, accepted_at: datetime) -> s
         return str(existing)
     limit = policy.complaint.close_within_overseas if overseas else policy.complaint.close_within_domestic
     close_by = due(policy, accepted_at, limit).isoformat()
-    cases.update_case(number, data={"close_by": close_by, "accepted_at": accepted_at.isoformat()})
+    cases.update_case(number, data={"close_by": close_by, "accepted_at": accepted_at.isoformat(),
+                                    "close_unit": limit.unit})
     return close_by
+
+
+def complaint_clocks(case: Case) -> list[tuple[str, datetime, datetime, str]]:
+    """The closing limit once the GM's office accepted the complaint (004:485); it stands still while the
+    customer is asked (e.g. to sign the conclusion, 004:473), see aftersales.sla.clocks."""
+    close_by, accepted = case.data.get("close_by"), case.data.get("accepted_at")
+    if not close_by or not accepted:
+        return []
+    unit = case.data.get("close_unit") or "natural_days"
+    return [("closing", datetime.fromisoformat(accepted), datetime.fromisoformat(close_by), unit)]
 
 
 def overdue_complaints(at: datetime) -> list[int]:
@@ -55,10 +67,12 @@ def overdue_complaints(at: datetime) -> list[int]:
                                                           col(Case.closed_at).is_(None))).all()
     late: list[int] = []
     for case in open_complaints:
-        close_by = case.data.get("close_by")
-        if not close_by or at <= datetime.fromisoformat(close_by) or case.id is None:
-            continue
-        close_text = local_text(datetime.fromisoformat(close_by), policy)
+        if not case.data.get("close_by") or case.id is None or at <= datetime.fromisoformat(case.data["close_by"]):
+            continue  # the limit moves only later with pauses: not past it, not late
+        closing = case_clocks(case, at).get("closing")
+        if closing is None or closing.is_paused or at <= closing.deadline:
+            continue  # waiting on the customer stops the clock (policy clocks.pause_while_waiting_on_customer)
+        close_text = local_text(closing.deadline, policy)
         if not record_event(case.id, "overdue", "overdue", f"not closed by {close_text} (004:485)", at=at):
             continue
         notice(case.id, f"case:{case.id}:overdue", role_recipients(roles), case.number,
@@ -70,6 +84,6 @@ def overdue_complaints(at: datetime) -> list[int]:
 COMPLAINT = register(Procedure(
     name="complaint", prefix="CP", flow="flows/complaint.py:complaint", deployment="complaint/complaint",
     policy_section="complaint", facts_key="complaint", facts_model=ComplaintDetails,
-    watchers=(overdue_complaints,), report_roles=REPORT_ROLES,
+    watchers=(overdue_complaints,), report_roles=REPORT_ROLES, clocks=complaint_clocks,
     description="Complaint handling with escalation (投诉/客户抱怨处理表): spec §5, 004:407-485",
 ))

@@ -24,6 +24,8 @@ from aftersales.errors import ConfigurationError
 Problem = tuple[list[str], str]
 IntakeCheck = Callable[[Any, Any], list[Problem]]  # (CaseCreate, typed facts or None) -> problems
 Watcher = Callable[[datetime], list[int]]  # run by every sweep; returns the ids of the cases it acted on
+# (case row) -> its case clocks as started: (name, started at, deadline without pauses, unit); see sla/clocks.py
+ClockSource = Callable[[Any], list[tuple[str, datetime, datetime, str]]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Procedure:
     intake_checks: Sequence[IntakeCheck] = ()  # checks that need configuration (catalogue, profiles)
     watchers: Sequence[Watcher] = ()  # what the sweep watches beyond its gates (spare unit, closing limit)
     report_roles: Sequence[str] = ()  # who receives its periodic reports
+    clocks: ClockSource | None = None  # its case clocks, which stand still while the case waits on the customer
     # Defaults of its policy section and gates, beneath policy.yaml (the file wins): a procedure can ship
     # working figures with its declaration; operators change them in the file.
     policy_defaults: dict[str, Any] = field(default_factory=dict)

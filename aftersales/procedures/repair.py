@@ -72,8 +72,19 @@ def spare_unit_gates(at: datetime) -> list[int]:
     return opened
 
 
+def repair_clocks(case: Case) -> list[tuple[str, datetime, datetime, str]]:
+    """The resolution clock: 3 working days from the request over all the repair's steps (F1:164, F2:184); none
+    when the policy gives each step a fresh resolution time."""
+    policy = get_policy()
+    limit = policy.repair.sla.get("resolution")
+    if policy.repair.resolution_counted_from != "request" or limit is None:
+        return []
+    reported = datetime.fromisoformat(case.data.get("reported_at") or case.opened_at.isoformat())
+    return [("resolution", reported, due(policy, reported, limit), limit.unit)]
+
+
 REPAIR = register(Procedure(
     name="repair", prefix="RP", flow="flows/repair.py:repair", deployment="repair/repair", policy_section="repair",
-    watchers=(spare_unit_gates,),
+    watchers=(spare_unit_gates,), clocks=repair_clocks,
     description="Repair (报修/送修/上门维修, factory-return 返修 with FORM-MA-076/077): spec §2.5, §2.12",
 ))

@@ -7,7 +7,7 @@ Prefect's client (flows and tasks still use Prefect's decorators and in-run help
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,8 +21,12 @@ log = logging.getLogger("aftersales.runtime.prefect")
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 
 
-def run_deployment_once(deployment: str, parameters: dict[str, Any], idempotency_key: str) -> str:
-    """Create a flow run of a deployment (once per key, the server deduplicates); returns its id."""
+def run_deployment_once(deployment: str, parameters: dict[str, Any], idempotency_key: str, *,
+                        run_name: str | None = None, tags: list[str] | None = None) -> str:
+    """Create a flow run of a deployment (once per key, the server deduplicates); returns its id.
+
+    `run_name` replaces Prefect's random name (the UI's search reads names); `tags` join the deployment's.
+    """
     from prefect.deployments import run_deployment
 
     try:
@@ -30,7 +34,8 @@ def run_deployment_once(deployment: str, parameters: dict[str, Any], idempotency
         # as_subflow=False: a case opened from a flow (a complaint's linked repair or return) runs on its own;
         # as a subflow its first gate fails ("Cannot suspend subflows").
         run = run_deployment(deployment, parameters=parameters, timeout=0, idempotency_key=idempotency_key,
-                             as_subflow=False, _sync=True)  # type: ignore[call-arg]
+                             flow_run_name=run_name, tags=tags, as_subflow=False,
+                             _sync=True)  # type: ignore[call-arg]
     except Exception as exc:  # noqa: BLE001 - any client or server failure is the same to callers
         raise IntegrationError(f"could not start {deployment}: {exc}") from exc
     return str(run.id)  # type: ignore[union-attr]
@@ -220,7 +225,7 @@ def last_heartbeats(run_ids: list[str], since: datetime) -> dict[str, datetime]:
             page = client.read_events(EventFilter(
                 occurred=EventOccurredFilter(since=since),  # type: ignore[arg-type]  # pendulum-free DateTime
                 event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
-                resource=EventResourceFilter(id=resources, distinct=True)), limit=200)
+                resource=EventResourceFilter(id=resources, distinct=True)), limit=50)  # the server refuses more (422)
             while True:
                 for event in page.events:
                     run_id = event.resource.id.removeprefix("prefect.flow-run.")
@@ -243,3 +248,154 @@ def reschedule_run(flow_run_id: str) -> None:
             client.set_flow_run_state(UUID(flow_run_id), Scheduled(message="rescheduled by recovery"), force=True)
     except Exception as exc:  # noqa: BLE001
         raise IntegrationError(f"could not reschedule flow run {flow_run_id}: {exc}") from exc
+
+
+# --- the case as the Prefect UI shows it (aftersales.cases.prefect_view) ---------------------------------------
+
+
+def api_url() -> str:
+    """The Prefect API this process talks to: Prefect's own setting, else AFTERSALES_PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL
+
+    from aftersales.config.settings import get_settings
+
+    return PREFECT_API_URL.value() or get_settings().prefect_api_url
+
+
+def replace_run_tags(flow_run_id: str, managed: Callable[[str], bool], wanted: list[str]) -> list[str]:
+    """Set the run's tags: those `managed` says are ours become `wanted`, every other tag stays; returns them.
+
+    Writes nothing when the tags are already so (idempotent).
+    """
+    try:
+        with client_on(api_url()) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+            kept = [t for t in run.tags if not managed(t)]
+            tags = list(dict.fromkeys(kept + wanted))
+            if sorted(tags) != sorted(run.tags):
+                client.update_flow_run(UUID(flow_run_id), tags=tags)
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"could not tag flow run {flow_run_id}: {exc}") from exc
+    return tags
+
+
+def publish_run_markdown(key: str, markdown: str, description: str, flow_run_id: str | None) -> None:
+    """A new version of a keyed markdown artifact, attached to a flow run (callable outside any run)."""
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    try:
+        with client_on(api_url()) as client:
+            client.create_artifact(ArtifactCreate(key=key, type="markdown", data=markdown, description=description,
+                                                  flow_run_id=UUID(flow_run_id) if flow_run_id else None))
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"could not publish artifact {key}: {exc}") from exc
+
+
+def latest_markdown(key: str) -> str | None:
+    """The newest version of a keyed artifact's text (None when there is none)."""
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    try:
+        with client_on(api_url()) as client:
+            found = client.read_latest_artifacts(
+                artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1)
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"Prefect API unreachable: {exc}") from exc
+    return str(found[0].data) if found else None
+
+
+def emit(event: str, resource: dict[str, str], related: list[dict[str, str]], payload: dict[str, Any]) -> None:
+    """Send one event to Prefect's event system. Queued and sent by Prefect's background worker: returns at once,
+    and an unreachable server costs a logged warning there, never an exception here."""
+    from prefect.events import emit_event
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    try:
+        # Without an API URL Prefect would emit to an ephemeral server it starts in this process: never that.
+        with temporary_settings(updates={PREFECT_API_URL: api_url()}):
+            emit_event(event=event, resource=resource, related=related, payload=payload)
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"could not emit {event}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as read back from Prefect."""
+
+    event: str
+    occurred: datetime
+    resource: dict[str, str]
+    related: list[dict[str, str]]
+    payload: dict[str, Any]
+
+
+def read_events(resource_id: str, prefix: str, since: datetime) -> list[EventRecord]:
+    """The events of one resource whose names start with `prefix`, oldest first."""
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+        EventOrder,
+        EventResourceFilter,
+    )
+
+    found: list[EventRecord] = []
+    try:
+        with client_on(api_url()) as client:
+            page = client.read_events(EventFilter(
+                occurred=EventOccurredFilter(since=since),  # type: ignore[arg-type]
+                event=EventNameFilter(prefix=[prefix]), resource=EventResourceFilter(id=[resource_id]),
+                order=EventOrder.ASC), limit=50)  # the server takes at most 50 a page
+            while True:
+                found += [EventRecord(e.event, e.occurred, dict(e.resource.root),
+                                      [dict(r.root) for r in e.related], dict(e.payload)) for e in page.events]
+                if not page.next_page:
+                    break
+                page = client.read_events_page(str(page.next_page))
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"Prefect API unreachable: {exc}") from exc
+    return sorted(found, key=lambda e: e.occurred)
+
+
+def find_runs_named(text: str) -> list[tuple[str, str, list[str]]]:
+    """(id, name, tags) of the flow runs whose name contains `text`, as the UI's search box finds them."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    try:
+        with client_on(api_url()) as client:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=text)))
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"Prefect API unreachable: {exc}") from exc
+    return [(str(r.id), r.name, list(r.tags)) for r in runs]
+
+
+def ensure_automation(automation: Any, api_url_: str | None = None) -> str:
+    """Create or update one automation by name (running it again leaves one); returns its id."""
+    try:
+        with client_on(api_url_ or api_url()) as client:
+            existing = client.read_automations_by_name(automation.name)
+            for extra in existing[1:]:
+                client.delete_automation(extra.id)
+            if existing:
+                client.update_automation(existing[0].id, automation)
+                return str(existing[0].id)
+            return str(client.create_automation(automation))
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"could not create automation {automation.name!r}: {exc}") from exc
+
+
+def event_automation(name: str, description: str, event: str, match: dict[str, str],
+                     match_related: dict[str, str]) -> Any:
+    """An automation that fires on each `event` whose resource and related resource match (labels, `*` allowed).
+
+    Its action does nothing: no block is needed, and each firing shows in the Event Feed and on the automation's
+    page; in the UI a manager swaps it for "Send a notification" once a notification block exists.
+    """
+    from prefect.events.actions import DoNothing
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    return AutomationCore(
+        name=name, description=description,
+        trigger=EventTrigger(expect={event}, match=match, match_related=match_related,  # type: ignore[arg-type]
+                             posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+        actions=[DoNothing()])

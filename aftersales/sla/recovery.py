@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 
+from aftersales.cases import prefect_view
 from aftersales.cases.store import get_case, record_event
 from aftersales.config.policy import get_policy
 from aftersales.errors import AftersalesError, IntegrationError
@@ -114,6 +115,7 @@ def mark_attention(case_id: int, run: orchestrator.RunStatus, reason: str) -> bo
     record_event(case_id, f"flow:attention:{run.state_id}", ATTENTION, f"needs attention: {error}"[:1000],
                  data={"flow_run_id": run.id, "state": run.state})
     log.error("case %s needs attention: %s", case_id, error)
+    prefect_view.refresh(case_id=case_id)
     return True
 
 
@@ -142,6 +144,7 @@ def retry_case(number: str, actor: str) -> str:
             done = f"flow run {run_id} ({(state or 'unknown').lower()}) run again"
     # A line of its own kind: progress for tries_since_progress, so the run gets the policy's tries again.
     record_event(case_id, f"flow:retried:{at.isoformat()}", "retry", f"retried by {actor}: {done}", actor=actor)
+    prefect_view.refresh(case_id=case_id)
     return done
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from aftersales.cases import prefect_view
 from aftersales.cases.launch import start_unstarted
 from aftersales.cases.store import record_event
 from aftersales.config.policy import get_policy
@@ -24,6 +25,7 @@ from aftersales.procedures import registry
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
+from aftersales.sla.clocks import case_clocks
 from aftersales.sla.deadlines import calendar_for, gate_due_at, local_text, remind_time
 from aftersales.sla.recovery import recover_runs
 from models import Case, Escalation, Gate, Notification
@@ -45,6 +47,7 @@ class SweepReport:
     attention: list[str] = field(default_factory=list)  # cases handed to operations (could not be recovered)
     watched: dict[str, list[int]] = field(default_factory=dict)  # '<procedure>.<watcher>' -> cases acted on
     errors: list[str] = field(default_factory=list)
+    late: list[int] = field(default_factory=list)  # gates seen past their deadline for the first time
 
     @property
     def spare_unit_gates(self) -> list[int]:
@@ -69,6 +72,8 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         clock_state = GateClock(gate.opened_at, gate.deadline_at, gate.remind_at, gate.rung, gate.reminded_rung,
                                 len(policy.ladder(gate.kind)) if gate.kind in policy.gates else 0)
         try:
+            if held_by_case_clock(gate, at):
+                continue
             action = due_action(clock_state, at)
             if action == "escalate" and escalate(gate, at):
                 report.escalated.append(gate.id)
@@ -79,6 +84,7 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         except AftersalesError as exc:  # one bad gate must not stop the others
             log.error("gate %s: %s", gate.id, exc)
             report.errors.append(f"gate {gate.id}: {exc}")
+    report.late = mark_late(at)
     for procedure in registry.procedures():
         for watcher in procedure.watchers:
             name = f"{procedure.name}.{watcher.__name__}"
@@ -101,6 +107,24 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         report.resent = retry_failed()
         report_failures()
     return report
+
+
+def mark_late(at: datetime) -> list[int]:
+    """Note on each waiting gate the first time its deadline is seen past, and show it on the case's Prefect run
+    (`late`): also a gate at the top of its ladder, which no escalation moves any more."""
+    with session_scope() as session:
+        past = session.exec(select(Gate).where(Gate.status == "waiting", col(Gate.deadline_at) <= at)).all()
+    marked: list[int] = []
+    for gate in past:
+        if gate.context.get("missed_deadline_at"):
+            continue
+        assert gate.id is not None
+        with session_scope() as session:
+            session.execute(update(Gate).where(col(Gate.id) == gate.id, col(Gate.status) == "waiting").values(
+                context={**gate.context, "missed_deadline_at": gate.deadline_at.isoformat()}))
+        prefect_view.refresh(case_id=gate.case_id, now=at)
+        marked.append(gate.id)
+    return marked
 
 
 def report_failures() -> int:
@@ -130,6 +154,39 @@ def report_failures() -> int:
     return told
 
 
+def held_by_case_clock(gate: Gate, at: datetime) -> bool:
+    """A gate whose deadline is a case clock (the repair's resolution) waits while that clock stands still (the
+    case waits on the customer): no reminder, no escalation. Once the clock runs again, its deadline moves by the
+    paused time. True when the sweep must leave the gate for now."""
+    name = gate.context.get("clock")
+    if not name or gate.rung:
+        return False  # after an escalation the rung's own deadline counts
+    with session_scope() as session:
+        case = session.get(Case, gate.case_id)
+    state = case_clocks(case, at).get(name) if case is not None else None
+    if state is None:
+        return False
+    if state.is_paused:
+        return True
+    if state.deadline <= gate.deadline_at:
+        return False
+    policy = get_policy()
+    assert case is not None and gate.id is not None
+    with session_scope() as session:
+        moved = session.execute(update(Gate).where(col(Gate.id) == gate.id, col(Gate.status) == "waiting",
+                                                   col(Gate.rung) == 0, col(Gate.deadline_at) == gate.deadline_at)
+                                .values(deadline_at=state.deadline,
+                                        remind_at=remind_time(policy, gate.opened_at, state.deadline,
+                                                              urgent=case.urgent)))
+    if moved.rowcount == 1:  # type: ignore[attr-defined]
+        refresh_due(gate.id)
+        record_event(gate.case_id, f"gate:{gate.key}:clock:{state.deadline.isoformat()}", "clock",
+                     f"{gate.kind}: deadline {local_text(gate.deadline_at, policy)} → "
+                     f"{local_text(state.deadline, policy)}, the {name} clock stood still while the case waited "
+                     "on the customer", at=at)
+    return True
+
+
 def remind(gate: Gate, at: datetime) -> bool:
     """Remind the current assignees once for this rung."""
     assert gate.id is not None
@@ -145,6 +202,8 @@ def remind(gate: Gate, at: datetime) -> bool:
     notify_gate(gate.id, "reminder", extra={"time_left": left, "overdue": hours <= 0}, now=at)
     record_event(gate.case_id, f"gate:{gate.key}:reminded:{gate.rung}", "reminder",
                  f"reminder sent to {gate.assignee_role} ({left} left)", at=at)
+    prefect_view.announce(prefect_view.GATE_REMINDED, case_id=gate.case_id, gate_id=gate.id, now=at,
+                          payload={"hours_left": round(hours, 1), "overdue": hours <= 0})
     return True
 
 
@@ -161,11 +220,14 @@ def escalate(gate: Gate, at: datetime, *, to_top: bool = False, reason: str | No
         case = session.get(Case, gate.case_id)
         assert case is not None
     deadline = rung_deadline(at, rung.within.amount, rung.within.unit, calendar_for(policy))
+    missed = at >= gate.deadline_at  # climbing for a missed deadline: the step stays late (Prefect's `late` tag)
+    context = {**gate.context, "missed_deadline_at": gate.context.get("missed_deadline_at")
+               or gate.deadline_at.isoformat()} if missed else gate.context
     with session_scope() as session:
         claimed = session.execute(
             update(Gate).where(col(Gate.id) == gate.id, col(Gate.rung) == gate.rung, col(Gate.status) == "waiting")
             .values(rung=target, assignee_role=rung.role, assignee_person=None, deadline_at=deadline,
-                    remind_at=remind_time(policy, at, deadline, urgent=case.urgent or to_top))
+                    remind_at=remind_time(policy, at, deadline, urgent=case.urgent or to_top), context=context)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return False
@@ -180,6 +242,9 @@ def escalate(gate: Gate, at: datetime, *, to_top: bool = False, reason: str | No
     record_event(gate.case_id, f"gate:{gate.key}:escalated:{target}", "escalation",
                  f"{gate.kind} escalated to {staff.role_label(rung.role)} (rung {target}): {why}; told {told}",
                  at=at, data={"rung": target, "to_role": rung.role})
+    prefect_view.announce(prefect_view.GATE_ESCALATED, case_id=gate.case_id, gate_id=gate.id, now=at,
+                          payload={"rung": target, "from_role": gate.assignee_role, "to_role": rung.role,
+                                   "missed_deadline": missed, "at_once": to_top})
     notify_gate(gate.id, "escalated", now=at, extra={
         "rung": target, "previous_assignee": previous, "reason": why,
         "changes": [f"{previous} → {staff.role_label(rung.role)}",

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 
+from aftersales.config.policy import get_policy
+from aftersales.runtime.db import session_scope
 from aftersales.runtime.stack import Stack
+from aftersales.sla.deadlines import calendar_for, due
 from aftersales.sla.sweep import sweep
+from models import Gate
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 
@@ -44,8 +48,22 @@ def open_the_visit_on_day_5(driver: Driver, number: str) -> None:
     assert sweep(handed_over + timedelta(days=5, minutes=1), resend=False, resume=False).opened == [visit[0]["id"]]
 
 
+def the_customer_took_eleven_days(gate_id: int) -> datetime:
+    """Move the opening of a customer gate 11 days back, as if the customer had taken that long to answer (a long
+    enough span to hold working time whatever day the test runs); returns the new opening."""
+    asked = datetime.now(UTC) - timedelta(days=11)
+    with session_scope() as session:
+        gate = session.get(Gate, gate_id)
+        assert gate is not None and gate.customer_gate and gate.status == "waiting"
+        gate.opened_at = asked
+        session.add(gate)
+    return asked
+
+
 def test_paid_factory_return_repair_passes_every_gate_from_the_links(stack_env: Stack, driver: Driver) -> None:
-    number = new_case(stack_env, purchase_date=(date.today() - timedelta(days=4 * 365)).isoformat())
+    reported = datetime.now(UTC) - timedelta(days=12)
+    number = new_case(stack_env, purchase_date=(date.today() - timedelta(days=4 * 365)).isoformat(),
+                      reported_at=reported.isoformat())
     received = driver.wait_for_link("li.na@example.com", number)[0]
     assert "待您处理" in received.subject
     assert "13900000000" not in received.text, "staff messages must not carry the customer's phone"
@@ -56,12 +74,21 @@ def test_paid_factory_return_repair_passes_every_gate_from_the_links(stack_env: 
                        {"mode": "factory_return", "plan": "返厂更换主板", "fee": "300"})
     driver.answer_gate(number, "repair.finance_audit", "zhao.min",
                        {"approved": "true", "audited_fee": "280", "settlement_method": "bank_transfer"})
-    driver.answer_gate(number, "repair.quote_confirmation", "customer@example.com",
-                       {"accept": "true", "signature_name": "测试客户"})
+    asked = the_customer_took_eleven_days(driver.wait_for_gate(number, "repair.quote_confirmation")["id"])
+    quote = driver.answer_gate(number, "repair.quote_confirmation", "customer@example.com",
+                               {"accept": "true", "signature_name": "测试客户"})
     driver.answer_gate(number, "repair.warehouse_receipt", "wu.lei", {"received": "true", "receipt_number": "WH-1"})
     record = {"fault_found": "主板电容鼓包", "cause": "元件老化", "work_done": "更换电容", "hours": "2",
               "technician": "周强"}
-    driver.answer_gate(number, "repair.repair_record", "zhou.qiang", record)
+    first_record = driver.answer_gate(number, "repair.repair_record", "zhou.qiang", record)
+    # The resolution clock (3 working days from the request, F1:164) stood still while the customer weighed the
+    # quote: the repair's deadline moved by the working time of that wait (PRODUCT.md "Time", policy clocks).
+    policy, answered = get_policy(), next(g for g in driver.case(number)["gates"] if g["id"] == quote["id"])
+    paused = calendar_for(policy).working_time_between(asked, datetime.fromisoformat(answered["answered_at"]))
+    assert paused > timedelta(0)
+    first_deadline = due(policy, reported, policy.repair.sla["resolution"])
+    assert datetime.fromisoformat(first_record["deadline_at"]) == calendar_for(policy).add_working_hours(
+        first_deadline, paused.total_seconds() / 3600)
     driver.answer_gate(number, "repair.ageing", "zhou.qiang", {"hours": "24", "passed": "true"})
     driver.answer_gate(number, "repair.qa_test", "sun.li", {"passed": "false", "report": "显示偶发闪烁"})
     # A failed QA test goes back to repair (F2:441, policy max_qa_rounds).

@@ -73,7 +73,7 @@ def _cases() -> int:
 def client(settings: Settings, no_prefect: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     # Prefect is down for this test. Its real client takes ~1.7 s to give up on a refused port even without
     # retries (measured), so the adapter's call fails at once here; intake, storage and the fallback are real.
-    def prefect_down(*args: object) -> str:
+    def prefect_down(*args: object, **kwargs: object) -> str:
         raise IntegrationError("Prefect is down for this test")
 
     monkeypatch.setattr(launch, "run_deployment_once", prefect_down)
