@@ -13,7 +13,7 @@ import pytest
 
 from aftersales.config.settings import Settings, get_settings
 from aftersales.runtime.db import create_schema
-from tests.integration.signin import HOTLINE_KEY, WEBSITE_KEY
+from tests.signin import HOTLINE_KEY, WEBSITE_KEY
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case, CaseEvent
 from tests.integration.conftest import REPAIR_CASE
-from tests.integration.signin import WEBSITE_KEY, bearer
+from tests.signin import WEBSITE_KEY, bearer
 
 # Prefect's client gives up on a refused connection in about 1.5 s (measured); leave ample room.
 SHANGHAI = ZoneInfo("Asia/Shanghai")

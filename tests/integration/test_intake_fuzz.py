@@ -20,7 +20,7 @@ from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case
 from tests.integration.conftest import REPAIR_CASE
-from tests.integration.signin import bearer
+from tests.signin import bearer
 
 GOODS = {"delivered_on": (date.today() - timedelta(days=2)).isoformat(), "order_number": "SO-1", "reason": "defect",
          "proofs": [{"kind": "purchase_voucher", "ref": "doc://v"}, {"kind": "photo", "ref": "doc://p"}]}

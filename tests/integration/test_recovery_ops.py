@@ -21,7 +21,7 @@ from aftersales.runtime.prefect import RunStatus
 from aftersales.sla import recovery
 from aftersales.web.app import create_app
 from models import Case
-from tests.integration.signin import sign_in
+from tests.signin import sign_in
 
 NUMBER = "RP-20261130-00001"
 RUN = "5f0c7a52-0000-4000-8000-000000000001"

@@ -16,7 +16,7 @@ from aftersales.gates import tokens
 from aftersales.web import api, pages
 from aftersales.web.app import create_app
 from tests.integration.conftest import free_port
-from tests.integration.signin import session_cookie, sign_in
+from tests.signin import session_cookie, sign_in
 
 TRACEBACK = re.compile(r"Traceback|File \"|sqlalche\.me|psycopg|OperationalError")
 

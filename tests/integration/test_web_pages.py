@@ -18,7 +18,7 @@ from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from aftersales.web.pages import render
 from models import Case, CaseEvent, Escalation, Gate, GateToken, MailboxMessage, Notification
-from tests.integration.signin import sign_in
+from tests.signin import sign_in
 
 NUMBER = "RP-20260105-00001"
 PHONE = "13912345678"
