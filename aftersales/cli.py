@@ -507,7 +507,7 @@ def staff_set_password(
 def staff_demo_passwords() -> None:
     """Demo mode only (`aftersales up`): give everyone without a password the demo password, and print it."""
     from aftersales.access.mode import demo_mode
-    from aftersales.access.passwords import people_with_password, set_password
+    from aftersales.access.passwords import check_password, people_with_password, set_password
     from aftersales.config.policy import get_policy
     from aftersales.config.settings import get_settings
     from aftersales.config.staff import get_staff
@@ -528,11 +528,12 @@ def staff_demo_passwords() -> None:
     for person in staff.people:
         if person.id not in have:
             set_password(person.id, password)
+    own = sorted(pid for pid in have if not check_password(pid, password))
     operations = [p for p in staff.people if set(p.roles) & set(get_policy().access.operations)]
     typer.echo("Sign in (demo): " + ", ".join(f"{p.id} ({p.name})" for p in operations) + " see operations; "
                f"everyone in staff.yaml can sign in to their cases. Password: {password}")
-    if have:
-        typer.echo(f"  ({', '.join(sorted(have))} keep the password set with `aftersales staff set-password`)")
+    if own:
+        typer.echo(f"  ({', '.join(own)} keep the password set with `aftersales staff set-password`)")
 
 
 if __name__ == "__main__":
