@@ -117,7 +117,10 @@ def up(
         typer.echo(f"  Prefect UI (flow runs, resume form): http://127.0.0.1:{prefect_port}")
         typer.echo(f"  API docs:                            {config.web_url}/docs")
         typer.echo(f"  Logs:                                {stack.logs}")
-        typer.echo(stack.run_cli(["staff", "demo-passwords"]).rstrip())
+        try:  # demo mode (every message to the mail sink): everyone gets the demo password, printed here
+            typer.echo(stack.run_cli(["staff", "demo-passwords"]).rstrip())
+        except IntegrationError:  # real destinations configured: no demo password
+            typer.echo("Sign in with the password set by `aftersales staff set-password STAFF_ID` (or OpenID Connect).")
         if demo:
             number = _open_demo_case(config.web_url, demo_key)
             typer.echo(f"\nDemo repair case {number} opened: {config.web_url}/cases/{number}")
