@@ -5,6 +5,8 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
+import secrets
 import signal
 import sys
 import time
@@ -100,19 +102,27 @@ def up(
     # Ctrl-C and SIGTERM both stop everything, even when a parent shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # The demo case is opened over the API like any other: with an intake key that lives as long as this run.
+    demo_key = secrets.token_urlsafe(32)
+    keys = ",".join(part for part in (os.environ.get("AFTERSALES_INTAKE_API_KEYS", ""), f"hotline:{demo_key}") if part)
     config = StackConfig(data_dir=data_dir or get_settings().data_dir, prefect_port=prefect_port,
-                         web_port=web_port, smtp_port=smtp_port)
+                         web_port=web_port, smtp_port=smtp_port,
+                         extra_env={"AFTERSALES_INTAKE_API_KEYS": keys} if demo else {})
     stack = Stack(config, progress=lambda m: typer.echo(f"· {m}"))
     try:
         stack.start()
         typer.secho("\nAll parts are running.", fg=typer.colors.GREEN)
         typer.echo(f"  Operations (open cases, deadlines):  {config.web_url}/ops")
-        typer.echo(f"  Inbox (every message sent, links):   {config.web_url}/inbox")
+        typer.echo(f"  Inbox (demo mode only, links):       {config.web_url}/inbox")
         typer.echo(f"  Prefect UI (flow runs, resume form): http://127.0.0.1:{prefect_port}")
         typer.echo(f"  API docs:                            {config.web_url}/docs")
         typer.echo(f"  Logs:                                {stack.logs}")
+        try:  # demo mode (every message to the mail sink): everyone gets the demo password, printed here
+            typer.echo(stack.run_cli(["staff", "demo-passwords"]).rstrip())
+        except IntegrationError:  # real destinations configured: no demo password
+            typer.echo("Sign in with the password set by `aftersales staff set-password STAFF_ID` (or OpenID Connect).")
         if demo:
-            number = _open_demo_case(config.web_url)
+            number = _open_demo_case(config.web_url, demo_key)
             typer.echo(f"\nDemo repair case {number} opened: {config.web_url}/cases/{number}")
             typer.echo(f"Its first message (to customer service 李娜) arrives in {config.web_url}/inbox within "
                        "a few seconds: open it and follow the link to answer the step.")
@@ -133,8 +143,9 @@ def up(
     typer.echo("stopped.")
 
 
-def _open_demo_case(web_url: str) -> str:
-    response = httpx.post(f"{web_url}/api/cases", json=DEMO_CASE, timeout=60)
+def _open_demo_case(web_url: str, key: str) -> str:
+    response = httpx.post(f"{web_url}/api/cases", json=DEMO_CASE, timeout=60,
+                          headers={"Authorization": f"Bearer {key}"})
     response.raise_for_status()
     return str(response.json()["number"])
 
@@ -479,6 +490,67 @@ def automations_example() -> None:
 
     name = prefect_view.ensure_gm_complaint_automation()
     typer.echo(f"automation {name!r} is on the Prefect server (Prefect UI → Automations)")
+
+
+staff_app = typer.Typer(help="Staff sign-in: local passwords (the embedded default; OpenID Connect needs none).",
+                        no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("set-password")
+def staff_set_password(
+    staff_id: str = typer.Argument(..., help="The person's id in the staff directory (staff.yaml)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin (one line)."),
+) -> None:
+    """Set a person's sign-in password (asked twice), stored as an argon2 hash in the project database."""
+    from aftersales.access.passwords import set_password
+    from aftersales.runtime.db import create_schema
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"new password for {staff_id}: ")
+        if getpass.getpass("again: ") != password:
+            _fail("the two passwords differ; nothing changed", 2)
+    create_schema()
+    try:
+        set_password(staff_id, password)
+    except AftersalesError as exc:
+        _fail(f"{exc}; nothing changed", 2)
+    typer.echo(f"password of {staff_id} set")
+
+
+@staff_app.command("demo-passwords", hidden=True)
+def staff_demo_passwords() -> None:
+    """Demo mode only (`aftersales up`): give everyone without a password the demo password, and print it."""
+    from aftersales.access.mode import demo_mode
+    from aftersales.access.passwords import check_password, people_with_password, set_password
+    from aftersales.config.policy import get_policy
+    from aftersales.config.settings import get_settings
+    from aftersales.config.staff import get_staff
+    from aftersales.runtime.db import create_schema
+
+    if not demo_mode():
+        _fail("not in demo mode (real message destinations are configured): set passwords with "
+              "`aftersales staff set-password STAFF_ID`", 2)
+    create_schema()
+    path = get_settings().private_data_dir() / "demo-password"
+    if not path.exists():  # kept, so the password printed at the last start still works
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(9))
+    password = path.read_text().strip()
+    staff = get_staff()
+    have = people_with_password()
+    for person in staff.people:
+        if person.id not in have:
+            set_password(person.id, password)
+    own = sorted(pid for pid in have if not check_password(pid, password))
+    operations = [p for p in staff.people if set(p.roles) & set(get_policy().access.operations)]
+    typer.echo("Sign in (demo): " + ", ".join(f"{p.id} ({p.name})" for p in operations) + " see operations; "
+               f"everyone in staff.yaml can sign in to their cases. Password: {password}")
+    if own:
+        typer.echo(f"  ({', '.join(own)} keep the password set with `aftersales staff set-password`)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """SQLModel tables and input/output schemas, one module per aggregate."""
 
+from models.access import StaffPassword
 from models.case import Case, CaseCreate, CaseEvent, CaseEventPublic
 from models.gate import Escalation, Gate, GateToken, GateVote
 from models.notification import MailboxMessage, Notification
@@ -15,4 +16,5 @@ __all__ = [
     "GateVote",
     "MailboxMessage",
     "Notification",
+    "StaffPassword",
 ]

@@ -92,6 +92,9 @@ class Case(CaseBase, table=True):
     # cleared by `aftersales retry`. Operations see these cases on /ops.
     needs_attention_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     attention_error: str | None = Field(default=None, max_length=1000)
+    # Who opened it: "key:<channel>" (an intake API key, which may read only the cases it opened) or
+    # "staff:<id>" (a signed-in person); None for cases from the CLI, linked cases and older rows.
+    opened_by: str | None = Field(default=None, max_length=80, index=True)
 
 
 class CaseEvent(SQLModel, table=True):

@@ -12,6 +12,7 @@ import pytest
 from aftersales.config.settings import get_settings
 from aftersales.runtime.leftovers import STACK_ID
 from aftersales.runtime.stack import Stack, StackConfig, free_port
+from tests.signin import HOTLINE_KEY
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,7 +31,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack")
     # The stack also knows a procedure declared in the tests only (tests/flows/toy_procedure.py).
     config = StackConfig(data_dir=data_dir, prefect_port=free_port(), web_port=free_port(), smtp_port=free_port(),
-                         extra_env={"AFTERSALES_PROCEDURE_MODULES": "tests.flows.toy_procedure"})
+                         extra_env={"AFTERSALES_PROCEDURE_MODULES": "tests.flows.toy_procedure",
+                                    # the tests open cases as the hotline's intake system (tests/signin.py)
+                                    "AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}"})
     running = Stack(config, progress=lambda message: None)
     try:  # stopped however the session ends; if this process dies first, the stack's watcher ends it
         running.start()

@@ -25,11 +25,12 @@ def request_problems(request: CaseCreate) -> list[Problem]:
     return [problem for check in procedure.intake_checks for problem in check(request, facts)]
 
 
-def register_case(request: CaseCreate, *, start: bool = True) -> tuple[Case, str | None]:
+def register_case(request: CaseCreate, *, start: bool = True, opened_by: str | None = None
+                  ) -> tuple[Case, str | None]:
     """Store the case (IntakeRefused and nothing stored when a check fails) and start its flow run."""
     problems = request_problems(request)
     if problems:
         raise IntakeRefused(problems)
-    case = open_case(request)
+    case = open_case(request, opened_by=opened_by)
     assert case.number is not None
     return case, start_flow(case.number) if start else None

@@ -20,10 +20,10 @@ from models import Case, CaseCreate, CaseEvent
 from models.case import CaseBase, CaseSnapshot
 
 
-def open_case(request: CaseCreate, *, now: datetime | None = None) -> Case:
-    """Register a case and give it a unique number (spec §1.3, F2:216)."""
+def open_case(request: CaseCreate, *, now: datetime | None = None, opened_by: str | None = None) -> Case:
+    """Register a case and give it a unique number (spec §1.3, F2:216); `opened_by` names the key or person."""
     opened = now or clock.now()
-    fields = request.model_dump(exclude={"reported_at", "facts"})
+    fields = {**request.model_dump(exclude={"reported_at", "facts"}), "opened_by": opened_by}
     data: dict[str, Any] = {"reported_at": (request.reported_at or opened).isoformat()}
     key = registry.get(request.procedure).facts_key
     if key is not None and request.facts is not None:

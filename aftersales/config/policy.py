@@ -197,6 +197,15 @@ class ProcedurePolicy(BaseModel):
 BUILT_IN_SECTIONS = ("repair", "complaint", "returns")
 
 
+class AccessPolicy(BaseModel):
+    """Which roles of the staff directory may read what once signed in."""
+
+    model_config = ConfigDict(extra="forbid")
+    operations: list[str] = Field(
+        default_factory=lambda: ["after_sales_supervisor", "after_sales_manager", "general_manager"], min_length=1,
+        description="Roles that see the operations pages and every case.")
+
+
 class Policy(BaseModel):
     """The whole policy file: shared sections, one section per procedure, and every gate."""
 
@@ -215,6 +224,7 @@ class Policy(BaseModel):
     returns: ReturnsPolicy | None = None
     gates: dict[str, GatePolicy]
     notify_on_factory_return: list[str] = Field(default_factory=list)
+    access: AccessPolicy = AccessPolicy()
     _source: str | None = PrivateAttr(default=None)  # the file it was read from, for error messages
 
     @model_validator(mode="after")
@@ -304,6 +314,7 @@ class Policy(BaseModel):
         for ladder, rungs in self.ladders.items():
             found += [(dotted(("ladders", ladder, i, "role")), rung.role) for i, rung in enumerate(rungs)]
         found += [(f"notify_on_factory_return.{i}", role) for i, role in enumerate(self.notify_on_factory_return)]
+        found += [(f"access.operations.{i}", role) for i, role in enumerate(self.access.operations)]
         if self.complaint is not None:
             found += [(f"complaint.verification_roles.{c}", r) for c, r in self.complaint.verification_roles.items()]
             found += [(f"complaint.overdue_roles.{i}", r) for i, r in enumerate(self.complaint.overdue_roles)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -40,8 +41,23 @@ class Settings(BaseSettings):
     notify_attempts: int = Field(default=3, description="Sends tried before a message is marked failed.")
     procedure_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Extra modules declaring procedures (comma-separated import paths).")
+    # --- sign-in and access (aftersales.access, aftersales.web.auth) ---
+    session_secret: str = Field(default="", description="Signs session cookies; empty means a key kept in data_dir.")
+    session_hours: float = Field(default=12, gt=0, description="How long a sign-in lasts.")
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        description="Host names the web app answers to (comma-separated; '*.example.com' allowed).")
+    intake_api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="channel:key pairs for POST /api/cases; key may be its sha256 hex.")
+    intake_rate_per_minute: int = Field(default=60, ge=1, description="Cases one key or address may open a minute.")
+    oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL; empty means local passwords.")
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_claim: str = Field(default="preferred_username", description="The claim whose value is a staff id.")
+    oidc_email_domain: str = Field(
+        default="", description="With oidc_claim=email: the domain whose addresses name a staff id before the @.")
 
-    @field_validator("procedure_modules", mode="before")
+    @field_validator("procedure_modules", "trusted_hosts", "intake_api_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
@@ -55,12 +71,27 @@ class Settings(BaseSettings):
         """The secret that signs gate links, created once and kept so links survive restarts."""
         if self.secret_key:
             return self.secret_key
-        path = self.data_dir / "secret.key"
+        return self._kept_secret("secret.key")
+
+    def session_key(self) -> str:
+        """The secret that signs session cookies, apart from the gate links' so neither can forge the other."""
+        return self.session_secret or self._kept_secret("session.key")
+
+    def _kept_secret(self, name: str) -> str:
+        path = self.private_data_dir() / name
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            # Created 0600 from the start: never readable by others, not even for a moment.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    def private_data_dir(self) -> Path:
+        """The data folder, created 0700 (it holds the database, secrets, logs with customer addresses)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.data_dir.stat().st_mode & 0o077:
+            self.data_dir.chmod(0o700)
+        return self.data_dir
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -51,9 +52,17 @@ def engine_for(url: str) -> Engine:
 def get_engine() -> Engine:
     """The engine of the configured database."""
     settings = get_settings()
-    if settings.effective_database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.database_url:  # the embedded SQLite file: customers' data, the owner's only
+        _private_file(str(settings.private_data_dir() / "aftersales.db"))
     return engine_for(settings.effective_database_url)
+
+
+@lru_cache(maxsize=8)
+def _private_file(path: str) -> None:
+    """Create the file 0600 (or make an older one so); SQLite gives its -wal/-shm files the same mode."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o600)
 
 
 # --- schema ------------------------------------------------------------------------------------------
@@ -103,9 +112,12 @@ def legacy_revision(conn: Connection) -> str | None:
         return "0002"
     if "due_at" not in gate_columns:
         return "0003"
-    if "needs_attention_at" not in {column["name"] for column in inspector.get_columns("cases")}:
+    case_columns = {column["name"] for column in inspector.get_columns("cases")}
+    if "needs_attention_at" not in case_columns:
         return "0004"  # the last schema a release's create_all made
-    return "0005_recovery"  # create_all of today's models (tests); every later change exists only as a migration
+    if "opened_by" not in case_columns:
+        return "0005_recovery"
+    return "0008_sign_in"  # create_all of today's models (tests); every later change exists only as a migration
 
 
 @dataclass(frozen=True)

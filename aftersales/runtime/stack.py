@@ -132,8 +132,10 @@ class Stack:
         cut): its children, their flow runs, its PostgreSQL; a stack whose launcher still runs is refused.
         """
         c = self.config
-        c.data_dir.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(exist_ok=True)
+        # The data folder holds the database, secrets and logs with customer addresses: the owner's only.
+        c.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        c.data_dir.chmod(0o700)
+        self.logs.mkdir(exist_ok=True, mode=0o700)
         self._end_leftovers()
         for name, port in (("Prefect server", c.prefect_port), ("web app", c.web_port), ("mail sink", c.smtp_port)):
             if port_in_use(port):
@@ -231,19 +233,28 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], extra: dict[str, str] | None = None) -> None:
         env = {**self.env(), **(extra or {})}
         # A session of its own: stop() can end the child and everything it started (flow-run processes).
+        # umask 077: whatever a part creates in the data folder (database, results, logs) is the owner's only.
         self.children[name] = subprocess.Popen(argv, env=env, stdout=self._log_file(name), stderr=subprocess.STDOUT,
-                                               cwd=PROJECT_ROOT, start_new_session=True)
+                                               cwd=PROJECT_ROOT, start_new_session=True, umask=0o077)
         if self.watcher is not None:
             leftovers.remember_group(self.config.data_dir, name, self.children[name].pid)
 
     def _log_file(self, name: str) -> IO[bytes]:
-        return open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        path = self.logs / f"{name}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.chmod(path, 0o600)  # a log from an older build may have been created readable by others
+        return os.fdopen(fd, "ab")  # kept open for the child's lifetime
 
-    def _run(self, argv: list[str], cwd: Path | None = None) -> None:
+    def _run(self, argv: list[str], cwd: Path | None = None) -> str:
         result = subprocess.run(argv, env=self.env(), cwd=cwd or PROJECT_ROOT, capture_output=True, text=True,
-                                timeout=300)
+                                timeout=300, umask=0o077)
         if result.returncode != 0:
             raise IntegrationError(f"{' '.join(argv[:4])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        return result.stdout
+
+    def run_cli(self, args: list[str]) -> str:
+        """Run an `aftersales` command configured like the stack's parts; its output."""
+        return self._run([sys.executable, "-m", "aftersales.cli", *args])
 
     def _stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         proc = self.children.pop(name, None)

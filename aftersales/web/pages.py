@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi import Path as FastAPIPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
@@ -16,11 +16,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from aftersales.access.mode import demo_mode
 from aftersales.cases import store as cases
 from aftersales.cases.view import case_view
 from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
-from aftersales.config.staff import CUSTOMER, get_staff
+from aftersales.config.staff import CUSTOMER, Person, get_staff
 from aftersales.errors import AftersalesError, NotFound
 from aftersales.gates import links, tokens
 from aftersales.gates.quorum import votes
@@ -31,6 +32,7 @@ from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.sla.deadlines import estimated_deadlines, local_text
 from aftersales.sla.recovery import attention_cases, retry_case
+from aftersales.web.auth import Caller, current_staff, may_read_case, operations_staff, viewer
 from aftersales.web.forms import form_fields, invalid_fields, read_form
 from models import Case, Escalation, Gate, MailboxMessage
 from models.inputs import GATE_INPUTS
@@ -47,7 +49,17 @@ def _env(templates_dir: str) -> Environment:
                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
     env.globals["label"] = label
     env.globals["local"] = _local_time
+    env.globals["viewer"] = viewer
+    env.globals["demo_mode"] = _demo_mode
     return env
+
+
+def _demo_mode() -> bool:
+    """For the navigation: whether to show the inbox link (never fails: error pages render with it)."""
+    try:
+        return demo_mode()
+    except Exception:  # noqa: BLE001 - a broken staff file has its own error page
+        return False
 
 
 def _local_time(value: datetime | str | None) -> str:
@@ -143,7 +155,7 @@ async def gate_submit(gate_id: DatabaseId, request: Request, t: str = Form("")) 
 
 
 @router.get("/ops", response_class=HTMLResponse)
-def operations() -> HTMLResponse:
+def operations(person: Person = Depends(operations_staff)) -> HTMLResponse:
     """Every open case: what it waits on, who holds it, how long it waited, the time left; escalations; failures."""
     now = clock.now()
     policy = get_policy()
@@ -180,9 +192,10 @@ def _duration(delta: Any) -> str:
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse)
-def case_page(number: str) -> HTMLResponse:
-    """A case's state and complete history."""
+def case_page(number: str, person: Person = Depends(current_staff)) -> HTMLResponse:
+    """A case's state and complete history, to operations and to the staff who hold or held one of its steps."""
     try:
+        may_read_case(number, Caller(person=person))
         view = case_view(number)
     except NotFound:
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
@@ -190,10 +203,10 @@ def case_page(number: str) -> HTMLResponse:
 
 
 @router.post("/cases/{number}/retry", response_class=HTMLResponse)
-def case_retry(number: str) -> HTMLResponse:
-    """Operations run a case's flow again after fixing why it could not run (sign-in comes with its own issue)."""
+def case_retry(number: str, person: Person = Depends(operations_staff)) -> HTMLResponse:
+    """Operations run a case's flow again after fixing why it could not run; the history names who."""
     try:
-        done = retry_case(number, "operations (case page)")
+        done = retry_case(number, f"{person.name} ({person.id}, case page)")
     except NotFound:
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
     except AftersalesError as exc:
@@ -202,12 +215,13 @@ def case_retry(number: str) -> HTMLResponse:
 
 
 @router.get("/cases/{number}/forms/{code}", response_class=HTMLResponse)
-def printable_form(number: str, code: str) -> HTMLResponse:
+def printable_form(number: str, code: str, person: Person = Depends(current_staff)) -> HTMLResponse:
     """Printable 返修申请单 FORM-MA-076 / 返修品维修记录表 FORM-MA-077 filled from the case."""
     templates = {"FORM-MA-076": "form_ma_076.html", "FORM-MA-077": "form_ma_077.html"}
     if code not in templates:
         return render("refused.html", 404, reason="not_found", message=f"No form {code}.", lang="en")
     try:
+        may_read_case(number, Caller(person=person))
         view = case_view(number)
     except NotFound:
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
@@ -218,8 +232,10 @@ def printable_form(number: str, code: str) -> HTMLResponse:
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox(to: str = "") -> HTMLResponse:
-    """The demo mail sink: every message the product sent, newest first."""
+def inbox(to: str = "", person: Person = Depends(current_staff)) -> HTMLResponse:
+    """The demo mail sink: every message the product sent, newest first; only in demo mode."""
+    if not demo_mode():
+        return _no_inbox()
     with session_scope() as session:
         query = select(MailboxMessage).order_by(col(MailboxMessage.id).desc()).limit(200)
         if to:
@@ -229,13 +245,21 @@ def inbox(to: str = "") -> HTMLResponse:
 
 
 @router.get("/inbox/{message_id}", response_class=HTMLResponse)
-def inbox_message(message_id: DatabaseId) -> HTMLResponse:
-    """One received message, its links clickable."""
+def inbox_message(message_id: DatabaseId, person: Person = Depends(current_staff)) -> HTMLResponse:
+    """One received message, its links clickable; only in demo mode."""
+    if not demo_mode():
+        return _no_inbox()
     with session_scope() as session:
         message = session.get(MailboxMessage, message_id)
     if message is None:
         return render("refused.html", 404, reason="not_found", message=f"No message {message_id}.", lang="en")
     return render("message.html", message=message, body=linkify(message.text))
+
+
+def _no_inbox() -> HTMLResponse:
+    # Real destinations are configured: the messages (and their live links) went to the people, not here.
+    return render("refused.html", 404, reason="not_found", lang="en",
+                  message="The inbox exists only in demo mode (every message to the embedded mail sink).")
 
 
 def linkify(text: str) -> str:

@@ -46,3 +46,18 @@ def page(browser: Browser) -> Iterator[Page]:
     yield tab
     context.close()
     assert not errors, f"JavaScript errors on the pages: {errors}"
+
+
+def sign_in(page: Page, web_url: str, staff_id: str, target: str = "/ops") -> None:
+    """Give the person a password (in the stack's database) and sign in through the sign-in page, as they would."""
+    from aftersales.access.passwords import people_with_password, set_password
+    from tests.signin import PASSWORD
+
+    if staff_id not in people_with_password():
+        set_password(staff_id, PASSWORD)
+    page.goto(f"{web_url}{target}")
+    page.wait_for_url("**/signin?next=*")
+    page.locator("#staff_id").fill(staff_id)
+    page.locator("#password").fill(PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="登录").click()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aftersales.runtime.stack import Stack
-from tests.browser.conftest import CHROMIUM
+from tests.browser.conftest import CHROMIUM, sign_in
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 
@@ -63,6 +63,7 @@ def test_customer_service_answers_triage_from_the_inbox_in_chromium(stack_env: S
     web_url = stack_env.config.web_url
     number = new_case(stack_env)
 
+    sign_in(page, web_url, "li.na", "/inbox")  # the demo inbox is for signed-in staff
     open_inbox_message(page, web_url, "li.na@example.com", number, "待您处理")
     expect(page.locator("h1")).to_contain_text(number)
     gate_link = page.locator(".mailbody a[href*='/gates/']").first

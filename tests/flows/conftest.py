@@ -11,6 +11,7 @@ import pytest
 from aftersales.runtime.stack import Stack
 from tests.conftest import stack_db
 from tests.flows.driver import Driver
+from tests.signin import bearer
 
 
 @pytest.fixture
@@ -28,9 +29,10 @@ def new_case(stack: Stack, **overrides: Any) -> str:
         "problem_description": "无法开机", "channel": "hotline", "language": "zh",
     }
     body.update(overrides)
-    response = httpx.post(f"{stack.config.web_url}/api/cases", json=body, timeout=60)
+    response = httpx.post(f"{stack.config.web_url}/api/cases", json=body, timeout=60, headers=bearer())
     assert response.status_code == 201, response.text
     if not response.json()["flow_started"]:  # say why: the case keeps the error of its failed start
-        case = httpx.get(f"{stack.config.web_url}/api/cases/{response.json()['number']}", timeout=60).json()
+        case = httpx.get(f"{stack.config.web_url}/api/cases/{response.json()['number']}", timeout=60,
+                         headers=bearer()).json()
         raise AssertionError(f"flow not started: {case['data'].get('flow_start_error')}")
     return str(response.json()["number"])

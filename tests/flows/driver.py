@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from tests.signin import session_cookie
+
 LINK = re.compile(r"https?://[^\s\"'<>]+/gates/(\d+)\?t=([A-Za-z0-9_.\-]+)")
 
 
@@ -36,6 +38,8 @@ class Driver:
         self.db_path = db_path
         self.web_url = web_url
         self.http = httpx.Client(timeout=60)
+        # Reads cases as operations would (signed in); gate links are answered without sign-in, as people do.
+        self.api = httpx.Client(timeout=60, cookies=session_cookie())
 
     def mails(self, to: str | None = None, after: int = 0) -> list[Mail]:
         """Messages received so far (optionally to one address, after an id)."""
@@ -66,7 +70,7 @@ class Driver:
 
     def case(self, number: str) -> dict:
         """The case as the API returns it."""
-        response = self.http.get(f"{self.web_url}/api/cases/{number}")
+        response = self.api.get(f"{self.web_url}/api/cases/{number}")
         response.raise_for_status()
         return response.json()
 

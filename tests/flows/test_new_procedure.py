@@ -8,6 +8,7 @@ import pytest
 from aftersales.config.settings import PROJECT_ROOT
 from aftersales.runtime.stack import POOL, Stack
 from tests.flows.driver import Driver
+from tests.signin import bearer
 
 pytestmark = pytest.mark.stack
 
@@ -27,14 +28,14 @@ def test_a_procedure_declared_in_the_tests_runs_from_intake_through_a_gate_to_cl
                   _sync=True)
     api = f"{stack_env.config.web_url}/api/cases"
 
-    missing = httpx.post(api, json=CASE, timeout=60)
+    missing = httpx.post(api, json=CASE, timeout=60, headers=bearer())
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "wish"]
-    bad = httpx.post(api, json={**CASE, "wish": {"text": "a pony", "size": 99}}, timeout=60)
+    bad = httpx.post(api, json={**CASE, "wish": {"text": "a pony", "size": 99}}, timeout=60, headers=bearer())
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "wish", "size"]
-    refused = httpx.post(api, json={**CASE, "wish": {"text": "forbidden", "size": 1}}, timeout=60)
+    refused = httpx.post(api, json={**CASE, "wish": {"text": "forbidden", "size": 1}}, timeout=60, headers=bearer())
     assert refused.status_code == 422 and "forbidden" in refused.json()["detail"][0]["msg"]
 
-    opened = httpx.post(api, json={**CASE, "wish": {"text": "a pony", "size": 2}}, timeout=60)
+    opened = httpx.post(api, json={**CASE, "wish": {"text": "a pony", "size": 2}}, timeout=60, headers=bearer())
     assert opened.status_code == 201, opened.text
     number = opened.json()["number"]
     assert number.startswith("TY-") and opened.json()["flow_started"]

@@ -17,6 +17,7 @@ from aftersales.sla.sweep import sweep
 from models import Gate
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
+from tests.signin import session_cookie
 
 pytestmark = pytest.mark.stack
 
@@ -112,9 +113,11 @@ def test_paid_factory_return_repair_passes_every_gate_from_the_links(stack_env: 
     # The five departments got the 返修申请单 notice (F2:432).
     assert driver.mails("anna.schmidt@example.com")
     for code in ("FORM-MA-076", "FORM-MA-077"):
-        page = httpx.get(f"{stack_env.config.web_url}/cases/{number}/forms/{code}", timeout=30)
+        page = httpx.get(f"{stack_env.config.web_url}/cases/{number}/forms/{code}", timeout=30,
+                         cookies=session_cookie())
         assert page.status_code == 200 and code in page.text and number in page.text
-    assert "更换屏幕排线" in httpx.get(f"{stack_env.config.web_url}/cases/{number}/forms/FORM-MA-077").text
+    assert "更换屏幕排线" in httpx.get(f"{stack_env.config.web_url}/cases/{number}/forms/FORM-MA-077",
+                                  cookies=session_cookie()).text
     assert_no_message_twice(driver, number)
 
 

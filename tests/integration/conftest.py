@@ -13,6 +13,7 @@ import pytest
 
 from aftersales.config.settings import Settings, get_settings
 from aftersales.runtime.db import create_schema
+from tests.signin import HOTLINE_KEY, WEBSITE_KEY
 
 
 def free_port() -> int:
@@ -70,6 +71,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     monkeypatch.setenv("AFTERSALES_DATABASE_URL", f"sqlite:///{tmp_path / 'aftersales.db'}")
     monkeypatch.setenv("AFTERSALES_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("AFTERSALES_SMTP_PORT", str(free_port()))
+    # FastAPI's TestClient sends Host: testserver; intake keys for the API tests (tests/integration/signin.py).
+    monkeypatch.setenv("AFTERSALES_TRUSTED_HOSTS", "127.0.0.1,localhost,testserver")
+    monkeypatch.setenv("AFTERSALES_INTAKE_API_KEYS", f"hotline:{HOTLINE_KEY},website:{WEBSITE_KEY}")
     get_settings.cache_clear()
     create_schema()
     yield get_settings()

@@ -19,6 +19,7 @@ from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case, CaseEvent
 from tests.integration.conftest import REPAIR_CASE
+from tests.signin import WEBSITE_KEY, bearer
 
 # Prefect's client gives up on a refused connection in about 1.5 s (measured); leave ample room.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -32,7 +33,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def client(settings: Settings, no_prefect: str) -> Iterator[TestClient]:
-    with TestClient(create_app()) as test_client:
+    """The app called as the hotline's intake system, with its key."""
+    with TestClient(create_app(), headers=bearer()) as test_client:
         yield test_client
 
 
@@ -89,8 +91,8 @@ def test_a_valid_case_is_stored_numbered_and_readable_even_without_prefect(clien
 
 
 def test_every_registration_field_is_kept(client: TestClient) -> None:
-    number = client.post("/api/cases", json={**VALID, "urgent": True, "language": "en", "channel": "website"}).json()[
-        "number"]
+    number = client.post("/api/cases", json={**VALID, "urgent": True, "language": "en", "channel": "website"},
+                         headers=bearer(WEBSITE_KEY)).json()["number"]
     with session_scope() as session:
         case = session.exec(select(Case).where(Case.number == number)).one()
     assert case.customer_name == VALID["customer_name"]

@@ -14,12 +14,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
 from aftersales.cases import launch
-from aftersales.config.settings import Settings
+from aftersales.config.settings import Settings, get_settings
 from aftersales.errors import IntegrationError
 from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case
 from tests.integration.conftest import REPAIR_CASE
+from tests.signin import bearer
 
 GOODS = {"delivered_on": (date.today() - timedelta(days=2)).isoformat(), "order_number": "SO-1", "reason": "defect",
          "proofs": [{"kind": "purchase_voucher", "ref": "doc://v"}, {"kind": "photo", "ref": "doc://p"}]}
@@ -77,7 +78,9 @@ def client(settings: Settings, no_prefect: str, monkeypatch: pytest.MonkeyPatch)
         raise IntegrationError("Prefect is down for this test")
 
     monkeypatch.setattr(launch, "run_deployment_once", prefect_down)
-    with TestClient(create_app()) as test_client:
+    monkeypatch.setenv("AFTERSALES_INTAKE_RATE_PER_MINUTE", "100000")  # a thousand bodies: the limit is not tested here
+    get_settings.cache_clear()
+    with TestClient(create_app(), headers=bearer()) as test_client:
         yield test_client
 
 

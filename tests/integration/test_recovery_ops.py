@@ -21,6 +21,7 @@ from aftersales.runtime.prefect import RunStatus
 from aftersales.sla import recovery
 from aftersales.web.app import create_app
 from models import Case
+from tests.signin import sign_in
 
 NUMBER = "RP-20261130-00001"
 RUN = "5f0c7a52-0000-4000-8000-000000000001"
@@ -114,6 +115,7 @@ def test_operations_see_the_case_and_retry_it(prefect: FakePrefect) -> None:
         recovery.recover_runs()
         prefect.crash_again()
     with TestClient(create_app()) as client:
+        sign_in(client)
         ops = client.get("/ops").text
         assert "needs attention" in ops and NUMBER in ops and RUN in ops and "infrastructure exited" in ops
         page = client.get(f"/cases/{NUMBER}").text
@@ -125,10 +127,11 @@ def test_operations_see_the_case_and_retry_it(prefect: FakePrefect) -> None:
     assert retried.exit_code == 0, retried.output
     assert case().needs_attention_at is None and prefect.rescheduled[-1] == RUN
     with TestClient(create_app()) as client:
+        sign_in(client)
         assert "needs attention" not in client.get("/ops").text
         prefect.crash_again()
         recovery.recover_runs()  # the retried case gets the policy's tries again
         answer = client.post(f"/cases/{NUMBER}/retry")
         assert answer.status_code == 200 and "run again" in answer.text
     history = CliRunner().invoke(app, ["show", NUMBER]).stdout
-    assert "retried by" in history and "(aftersales retry)" in history and "operations (case page)" in history
+    assert "retried by" in history and "(aftersales retry)" in history and "陈静 (chen.jing, case page)" in history

@@ -16,6 +16,7 @@ from aftersales.gates import tokens
 from aftersales.web import api, pages
 from aftersales.web.app import create_app
 from tests.integration.conftest import free_port
+from tests.signin import session_cookie, sign_in
 
 TRACEBACK = re.compile(r"Traceback|File \"|sqlalche\.me|psycopg|OperationalError")
 
@@ -25,8 +26,10 @@ def unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tes
     """The app with its database pointed at a PostgreSQL port nothing listens on."""
     monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("AFTERSALES_DATABASE_URL", f"postgresql://u:secret@127.0.0.1:{free_port()}/x")
+    monkeypatch.setenv("AFTERSALES_TRUSTED_HOSTS", "testserver")
     get_settings.cache_clear()
-    with TestClient(create_app()) as client:
+    # Signed in by a session cookie: signing in with a password needs the database that is down here.
+    with TestClient(create_app(), cookies=session_cookie()) as client:
         yield client
     get_settings.cache_clear()
 
@@ -34,6 +37,7 @@ def unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tes
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app()) as test_client:
+        sign_in(test_client)
         yield test_client
 
 

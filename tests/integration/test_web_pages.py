@@ -18,6 +18,7 @@ from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from aftersales.web.pages import render
 from models import Case, CaseEvent, Escalation, Gate, GateToken, MailboxMessage, Notification
+from tests.signin import sign_in
 
 NUMBER = "RP-20260105-00001"
 PHONE = "13912345678"
@@ -26,7 +27,9 @@ ADDRESS = "上海市浦东新区世纪大道100号"
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
+    """The app with operations signed in (the refusals to others: test_access.py)."""
     with TestClient(create_app()) as test_client:
+        sign_in(test_client)
         yield test_client
 
 
