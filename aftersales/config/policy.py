@@ -87,6 +87,14 @@ class RecoveryPolicy(BaseModel):
     silent_minutes: float = Field(default=3, gt=0)
 
 
+class DashboardPolicy(BaseModel):
+    """How the operations dashboard colours a waiting step."""
+
+    model_config = ConfigDict(extra="forbid")
+    due_soon_within: Duration = Duration(amount=4, unit="working_hours")
+    escalation_days: int = Field(default=7, ge=1, description="Escalations of how many days the dashboard lists")
+
+
 class FollowUpDays(BaseModel):
     """Window of the follow-up visit after hand-over."""
 
@@ -200,6 +208,7 @@ class Policy(BaseModel):
     warranty: WarrantyPolicy
     reminders: ReminderPolicy = ReminderPolicy()
     recovery: RecoveryPolicy = RecoveryPolicy()
+    dashboard: DashboardPolicy = DashboardPolicy()
     ladders: dict[str, list[Rung]] = Field(default_factory=dict)
     repair: RepairPolicy
     complaint: ComplaintPolicy | None = None
