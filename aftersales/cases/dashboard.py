@@ -152,54 +152,81 @@ class Tally:
         return "late" if self.late else "due_soon" if self.due_soon else "on_time"
 
 
-def open_by_step(filters: Filters, at: Clock) -> list[Tally]:
-    """Open cases by procedure and the step they wait on (cases waiting on nothing: step "")."""
-    policy = get_policy()
-    late, soon = _sla_sums(at)
-    with session_scope() as session:
-        rows = session.execute(
-            select(
-                col(Case.procedure),
-                col(Gate.kind),
-                func.count(func.distinct(col(Case.id))),
-                late,
-                soon,
-                func.min(col(Gate.opened_at)),
-            )
-            .join(Gate, col(Gate.case_id) == col(Case.id))
-            .where(*_conditions(filters, at, policy, gates=True))
-            .group_by(col(Case.procedure), col(Gate.kind))
-        ).all()
-        idle: list[Any] = []
-        if not filters.narrows_gates:
-            waiting = select(col(Gate.case_id)).where(col(Gate.status) == "waiting")
-            idle = list(
-                session.execute(
-                    select(col(Case.procedure), func.count())
-                    .where(*_conditions(filters, at, policy, gates=False), col(Case.id).not_in(waiting))
-                    .group_by(col(Case.procedure))
-                ).all()
-            )
+@dataclass
+class Overview:
+    """The dashboard's counts: open cases by procedure and step, waiting steps by assignee and by role."""
+
+    steps: list[Tally]
+    people: list[Tally]
+    roles: list[Tally]
+    waiting: int
+    late: int
+    due_soon: int
+    idle: int  # open cases waiting on no step (0 when a filter is on the step)
+
+
+def overview(filters: Filters, at: Clock) -> Overview:
+    """One grouped scan of the waiting steps (covering index ix_gates_waiting) and one count of idle cases."""
     from aftersales.messaging.labels import label
 
-    tallies = [
-        Tally(
-            key=kind,
-            label=label("gates", kind, "zh"),
-            procedure=procedure,
-            total=count,
-            late=late_n or 0,
-            due_soon=soon_n or 0,
-            oldest=oldest,
-            query=filters_query(filters, procedure=procedure, step=kind),
-        )
-        for procedure, kind, count, late_n, soon_n, oldest in rows
-    ]
-    tallies += [
-        Tally(key="", label="", procedure=procedure, total=count, query=filters_query(filters, procedure=procedure))
-        for procedure, count in idle
-    ]
-    return sorted(tallies, key=lambda t: (t.procedure, t.key == "", -t.late, -t.total, t.key))
+    policy = get_policy()
+    staff = get_staff()
+    late, soon = _sla_sums(at)
+    with session_scope() as session:
+        groups = session.execute(
+            select(col(Case.procedure), col(Gate.kind), col(Gate.assignee_role), col(Gate.assignee_person),
+                   func.count(), late, soon, func.min(col(Gate.opened_at)), func.min(col(Gate.deadline_at)))
+            .join(Case, col(Case.id) == col(Gate.case_id))
+            .where(*_conditions(filters, at, policy, gates=True))
+            .group_by(col(Gate.kind), col(Gate.assignee_role), col(Gate.assignee_person), col(Case.procedure))
+        ).all()
+        idle_rows: list[Any] = []
+        if not filters.narrows_gates:
+            idle_rows = list(session.execute(
+                select(col(Case.procedure), func.count())
+                .where(*_conditions(filters, at, policy, gates=False), ~_waits())
+                .group_by(col(Case.procedure))).all())
+    steps: dict[tuple[str, str], Tally] = {}
+    people: dict[str, Tally] = {}
+    roles: dict[str, Tally] = {}
+    for procedure, kind, role, person, count, late_n, soon_n, oldest, first in groups:
+        if person:
+            try:
+                name = f"{staff.person(person).name} ({person})"
+            except NotFound:
+                name = person
+            holder = (person, name, filters.query(person=person))
+        else:
+            holder = (f"role:{role}", f"{staff.role_label(role)} · any holder", filters.query(role=role))
+        for bucket, key, text, query in (
+            (steps, (procedure, kind), label("gates", kind, "zh"), filters.query(procedure=procedure, step=kind)),
+            (people, *holder),
+            (roles, role, staff.role_label(role), filters.query(role=role)),
+        ):
+            tally = bucket.setdefault(key, Tally(key=kind if bucket is steps else str(key), label=text,  # type: ignore[index]
+                                                 procedure=procedure if bucket is steps else "", query=query))
+            tally.total += count
+            tally.late += late_n or 0
+            tally.due_soon += soon_n or 0
+            tally.oldest = min(filter(None, (tally.oldest, oldest)), default=None)
+            tally.next_deadline = min(filter(None, (tally.next_deadline, first)), default=None)
+    listed = list(steps.values()) + [Tally(key="", label="", procedure=procedure, total=count,
+                                           query=filters.query(procedure=procedure)) for procedure, count in idle_rows]
+
+    def order(t: Tally) -> tuple[int, int, int, str]:
+        return -t.late, -t.due_soon, -t.total, t.label
+
+    return Overview(
+        steps=sorted(listed, key=lambda t: (t.procedure, t.key == "", -t.late, -t.total, t.key)),
+        people=sorted(people.values(), key=order), roles=sorted(roles.values(), key=order),
+        waiting=sum(t.total for t in roles.values()), late=sum(t.late for t in roles.values()),
+        due_soon=sum(t.due_soon for t in roles.values()), idle=sum(count for _, count in idle_rows))
+
+
+def _waits() -> ColumnElement[bool]:
+    """The case waits on some step (an index probe of ix_gates_case_status)."""
+    return (select(col(Gate.id)).where(col(Gate.case_id) == col(Case.id), col(Gate.status) == "waiting")
+            .exists())
 
 
 def idle_cases(filters: Filters, at: Clock, *, limit: int = 50) -> list[tuple[str, str, str, datetime]]:
@@ -208,73 +235,12 @@ def idle_cases(filters: Filters, at: Clock, *, limit: int = 50) -> list[tuple[st
     if filters.narrows_gates:
         return []
     policy = get_policy()
-    waiting = select(col(Gate.case_id)).where(col(Gate.status) == "waiting")
     with session_scope() as session:
         rows = session.execute(
             select(col(Case.number), col(Case.procedure), col(Case.status), col(Case.opened_at))
-            .where(*_conditions(filters, at, policy, gates=False), col(Case.id).not_in(waiting))
-            .order_by(col(Case.opened_at))
-            .limit(limit)
-        ).all()
+            .where(*_conditions(filters, at, policy, gates=False), ~_waits())
+            .order_by(col(Case.opened_at)).limit(limit)).all()
     return [(n or "", p, s, o) for n, p, s, o in rows]
-
-
-def filters_query(filters: Filters, **changes: Any) -> str:
-    """The query string of `filters` with `changes`."""
-    return filters.query(**changes)
-
-
-def by_holder(filters: Filters, at: Clock) -> tuple[list[Tally], list[Tally]]:
-    """Waiting steps grouped by the person named on them (or "anyone holding the role"), and by role."""
-    policy = get_policy()
-    staff = get_staff()
-    late, soon = _sla_sums(at)
-    with session_scope() as session:
-        rows = session.execute(
-            select(
-                col(Gate.assignee_person),
-                col(Gate.assignee_role),
-                func.count(),
-                late,
-                soon,
-                func.min(col(Gate.opened_at)),
-                func.min(col(Gate.deadline_at)),
-            )
-            .join(Case, col(Case.id) == col(Gate.case_id))
-            .where(*_conditions(filters, at, policy, gates=True))
-            .group_by(col(Gate.assignee_person), col(Gate.assignee_role))
-        ).all()
-    people: dict[str, Tally] = {}
-    roles: dict[str, Tally] = {}
-    for person, role, count, late_n, soon_n, oldest, first in rows:
-        if person:
-            try:
-                name = staff.person(person).name
-            except NotFound:
-                name = person
-            key, text, query = person, f"{name} ({person})", filters_query(filters, person=person)
-        else:
-            key, text, query = (
-                f"role:{role}",
-                f"{staff.role_label(role)} · any holder",
-                filters_query(filters, role=role),
-            )
-        for bucket, k, lbl, q in (
-            (people, key, text, query),
-            (roles, role, staff.role_label(role), filters_query(filters, role=role)),
-        ):
-            tally = bucket.setdefault(k, Tally(key=k, label=lbl, query=q))
-            tally.total += count
-            tally.late += late_n or 0
-            tally.due_soon += soon_n or 0
-            tally.oldest = min(filter(None, (tally.oldest, oldest)), default=None)
-            tally.next_deadline = min(filter(None, (tally.next_deadline, first)), default=None)
-
-    def order(t: Tally) -> tuple[int, int, int, str]:
-        return -t.late, -t.due_soon, -t.total, t.label
-
-    return sorted(people.values(), key=order), sorted(roles.values(), key=order)
-
 
 @dataclass
 class WaitingStep:
@@ -317,7 +283,8 @@ class Page:
 
 
 def waiting_steps(
-    filters: Filters, at: Clock, *, limit: int = PAGE_SIZE, offset: int = 0, case_ids: list[int] | None = None
+    filters: Filters, at: Clock, *, limit: int = PAGE_SIZE, offset: int = 0, case_ids: list[int] | None = None,
+    total: int | None = None,
 ) -> Page:
     """Waiting gates of open cases, the nearest deadline first, one page of them (of `case_ids` when given)."""
     policy = get_policy()
@@ -326,9 +293,10 @@ def waiting_steps(
     if case_ids is not None:
         where.append(col(Gate.case_id).in_(case_ids))
     with session_scope() as session:
-        total = session.execute(
-            select(func.count()).select_from(Gate).join(Case, col(Case.id) == col(Gate.case_id)).where(*where)
-        ).scalar_one()
+        if total is None:  # the dashboard knows it from the overview already
+            total = session.execute(
+                select(func.count()).select_from(Gate).join(Case, col(Case.id) == col(Gate.case_id)).where(*where)
+            ).scalar_one()
         rows = session.execute(
             select(
                 col(Gate.id),

@@ -113,17 +113,16 @@ def dashboard(request: Request) -> HTMLResponse:
         return _bad_filters(exc)
     policy = get_policy()
     at = board.sla_clock(clock.now(), policy)
-    steps = board.open_by_step(filters, at)
-    people, roles = board.by_holder(filters, at)
-    page = board.waiting_steps(filters, at, offset=offset)
+    counts = board.overview(filters, at)
+    page = board.waiting_steps(filters, at, offset=offset, total=counts.waiting)
     failed, failed_total = board.failed_messages()
-    summary = {"waiting": sum(t.total for t in roles), "late": sum(t.late for t in roles),
-               "due_soon": sum(t.due_soon for t in roles), "idle": sum(t.total for t in steps if not t.key)}
+    summary = {"waiting": counts.waiting, "late": counts.late, "due_soon": counts.due_soon, "idle": counts.idle}
     prev = filters.query(offset=max(0, offset - page.limit), days=days) if offset else None
     nxt = filters.query(offset=offset + page.limit, days=days) if offset + page.limit < page.total else None
     estimated = _estimated(policy)
-    return render("ops/dashboard.html", error=None, filters=filters, choices=_choices(), steps=steps, people=people,
-                  roles=roles, page=page, idle=board.idle_cases(filters, at), escalations=board.recent_escalations(days, at, filters),
+    return render("ops/dashboard.html", error=None, filters=filters, choices=_choices(), steps=counts.steps,
+                  people=counts.people, roles=counts.roles, page=page, idle=board.idle_cases(filters, at),
+                  escalations=board.recent_escalations(days, at, filters),
                   failed=failed, failed_total=failed_total, attention=attention_cases(), estimated=estimated,
                   days=days, staff=get_staff(), duration=duration_text, clock=at, summary=summary, prev=prev,
                   next=nxt)
