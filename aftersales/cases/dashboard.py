@@ -186,9 +186,9 @@ def overview(filters: Filters, at: Clock) -> Overview:
                 select(col(Case.procedure), func.count())
                 .where(*_conditions(filters, at, policy, gates=False), ~_waits())
                 .group_by(col(Case.procedure))).all())
-    steps: dict[tuple[str, str], Tally] = {}
-    people: dict[str, Tally] = {}
-    roles: dict[str, Tally] = {}
+    steps: dict[Any, Tally] = {}
+    people: dict[Any, Tally] = {}
+    roles: dict[Any, Tally] = {}
     for procedure, kind, role, person, count, late_n, soon_n, oldest, first in groups:
         if person:
             try:
@@ -203,7 +203,7 @@ def overview(filters: Filters, at: Clock) -> Overview:
             (people, *holder),
             (roles, role, staff.role_label(role), filters.query(role=role)),
         ):
-            tally = bucket.setdefault(key, Tally(key=kind if bucket is steps else str(key), label=text,  # type: ignore[index]
+            tally = bucket.setdefault(key, Tally(key=kind if bucket is steps else str(key), label=text,
                                                  procedure=procedure if bucket is steps else "", query=query))
             tally.total += count
             tally.late += late_n or 0
