@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -145,8 +146,8 @@ def test_counts_by_step_by_assignee_and_by_role(settings: Settings) -> None:
 
 def test_filters_narrow_every_list_and_stay_in_the_url(ops_client: TestClient) -> None:
     ids = three_gates()
-    other = make_gate(make_case("CP-1", "complaint"), deadline=NOW - timedelta(hours=5), kind="complaint.first_response",
-                      key="first_response", role="customer_service")
+    other = make_gate(make_case("CP-1", "complaint"), deadline=NOW - timedelta(hours=5),
+                      kind="complaint.first_response", key="first_response", role="customer_service")
     page = ops_client.get("/ops", params={"procedure": "repair", "late": "1"})
     assert page.status_code == 200
     text = page.text
@@ -395,3 +396,43 @@ def test_answering_on_behalf_refuses_bad_input_and_changes_nothing(
     answer = ops_client.post(f"/cases/RP-1/gates/{gate_id}/answer", data=form)
     assert answer.status_code == status and message in answer.text
     assert snapshot(gate_id) == before
+
+
+# --- the command line --------------------------------------------------------------------------------------------
+
+
+def test_aftersales_gates_late_lists_the_late_steps_as_json_and_as_a_table(settings: Settings,
+                                                                           frozen: datetime) -> None:
+    from typer.testing import CliRunner
+
+    from aftersales.cli import app
+
+    ids = three_gates()
+    done = CliRunner().invoke(app, ["gates", "--late", "--json"])
+    assert done.exit_code == 0, done.output
+    listed = json.loads(done.stdout)
+    assert listed["total"] == 1 and [g["gate_id"] for g in listed["gates"]] == [ids["late"]]
+    assert listed["gates"][0]["state"] == "late" and listed["gates"][0]["late_by_minutes"] == 60
+    table = CliRunner().invoke(app, ["gates", "--person", "li.na"])
+    assert table.exit_code == 0, table.output
+    assert "RP-1" in table.stdout and "RP-2" in table.stdout and "RP-3" not in table.stdout
+    assert "late" in table.stdout and "due soon" in table.stdout and "3h 0m" in table.stdout
+
+
+def test_aftersales_cases_lists_open_cases_with_their_step_and_the_same_filters(settings: Settings,
+                                                                                frozen: datetime) -> None:
+    from typer.testing import CliRunner
+
+    from aftersales.cli import app
+
+    three_gates()
+    make_case("CP-7", "complaint")
+    everything = json.loads(CliRunner().invoke(app, ["cases", "--json"]).stdout)
+    assert {c["number"]: (c["waiting"] or {}).get("state") for c in everything} == {
+        "RP-1": "late", "RP-2": "due_soon", "RP-3": "on_time", "CP-7": None}
+    narrowed = CliRunner().invoke(app, ["cases", "--procedure", "repair", "--escalated"])
+    assert narrowed.exit_code == 0 and "RP-1" in narrowed.stdout and "RP-2" not in narrowed.stdout
+    dated = json.loads(CliRunner().invoke(app, ["cases", "--since", "2025-06-11", "--json"]).stdout)
+    assert dated == []
+    wrong = CliRunner().invoke(app, ["gates", "--person", "nobody"])
+    assert wrong.exit_code == 2 and "no person 'nobody'" in wrong.output
