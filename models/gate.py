@@ -22,9 +22,9 @@ class Gate(SQLModel, table=True):
                       # Counts group by step and holder straight from the index (no sort); pages list by deadline.
                       Index("ix_gates_waiting", "status", "kind", "assignee_role", "assignee_person", "deadline_at",
                             "opened_at", "case_id", "rung"),
-                      Index("ix_gates_status_deadline_at", "status", "deadline_at"),
+                      Index("ix_gates_status_deadline_at", "status", "deadline_at", "kind", "case_id"),
                       Index("ix_gates_case_status", "case_id", "status"),
-                      Index("ix_gates_answered_at", "answered_at"))
+                      Index("ix_gates_answered_at", "answered_at", "deadline_at", "kind", "case_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
