@@ -167,7 +167,6 @@ class Overview:
 
 def overview(filters: Filters, at: Clock) -> Overview:
     """One grouped scan of the waiting steps (covering index ix_gates_waiting) and one count of idle cases."""
-    from aftersales.messaging.labels import label
 
     policy = get_policy()
     staff = get_staff()
@@ -195,16 +194,17 @@ def overview(filters: Filters, at: Clock) -> Overview:
                 name = f"{staff.person(person).name} ({person})"
             except NotFound:
                 name = person
-            holder = (person, name, filters.query(person=person))
+            holder: tuple[Any, str, Any] = (person, name, ("person", person))
         else:
-            holder = (f"role:{role}", f"{staff.role_label(role)} · any holder", filters.query(role=role))
-        for bucket, key, text, query in (
-            (steps, (procedure, kind), label("gates", kind, "zh"), filters.query(procedure=procedure, step=kind)),
+            holder = (f"role:{role}", f"{staff.role_label(role)} · any holder", ("role", role))
+        for bucket, key, text, narrow in (
+            (steps, (procedure, kind), kind, ("step", (procedure, kind))),
             (people, *holder),
-            (roles, role, staff.role_label(role), filters.query(role=role)),
+            (roles, role, role, ("role", role)),
         ):
-            tally = bucket.setdefault(key, Tally(key=kind if bucket is steps else str(key), label=text,
-                                                 procedure=procedure if bucket is steps else "", query=query))
+            tally = bucket.get(key)
+            if tally is None:  # labels and links once per group, not once per row of the scan
+                tally = bucket[key] = _tally(bucket is steps, key, text, narrow, procedure, filters, staff)
             tally.total += count
             tally.late += late_n or 0
             tally.due_soon += soon_n or 0
@@ -221,6 +221,19 @@ def overview(filters: Filters, at: Clock) -> Overview:
         people=sorted(people.values(), key=order), roles=sorted(roles.values(), key=order),
         waiting=sum(t.total for t in roles.values()), late=sum(t.late for t in roles.values()),
         due_soon=sum(t.due_soon for t in roles.values()), idle=sum(count for _, count in idle_rows))
+
+
+def _tally(step: bool, key: Any, text: str, narrow: tuple[str, Any], procedure: str, filters: Filters,
+           staff: Any) -> Tally:
+    from aftersales.messaging.labels import label
+
+    name, value = narrow
+    if step:
+        return Tally(key=value[1], label=label("gates", value[1], "zh"), procedure=procedure,
+                     query=filters.query(procedure=value[0], step=value[1]))
+    if name == "role" and text == key:  # the role table
+        return Tally(key=key, label=staff.role_label(key), query=filters.query(role=key))
+    return Tally(key=str(key), label=text, query=filters.query(**{name: value}))
 
 
 def _waits() -> ColumnElement[bool]:

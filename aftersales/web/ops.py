@@ -33,6 +33,7 @@ from models.inputs import GATE_INPUTS
 router = APIRouter(include_in_schema=False)
 DatabaseId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)]
 MAX_DAYS = 366 * 5  # the longest period or look-back a page accepts
+ESCALATIONS_SHOWN = 50  # the newest; the case pages have them all
 
 
 def duration_text(delta: timedelta) -> str:
@@ -121,8 +122,9 @@ def dashboard(request: Request) -> HTMLResponse:
     nxt = filters.query(offset=offset + page.limit, days=days) if offset + page.limit < page.total else None
     estimated = _estimated(policy)
     return render("ops/dashboard.html", error=None, filters=filters, choices=_choices(), steps=counts.steps,
-                  people=counts.people, roles=counts.roles, page=page, idle=board.idle_cases(filters, at),
-                  escalations=board.recent_escalations(days, at, filters),
+                  people=counts.people, roles=counts.roles, page=page,
+                  idle=board.idle_cases(filters, at) if counts.idle else [],
+                  escalations=board.recent_escalations(days, at, filters, limit=ESCALATIONS_SHOWN),
                   failed=failed, failed_total=failed_total, attention=attention_cases(), estimated=estimated,
                   days=days, staff=get_staff(), duration=duration_text, clock=at, summary=summary, prev=prev,
                   next=nxt)
