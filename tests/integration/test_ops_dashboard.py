@@ -436,3 +436,31 @@ def test_aftersales_cases_lists_open_cases_with_their_step_and_the_same_filters(
     assert dated == []
     wrong = CliRunner().invoke(app, ["gates", "--person", "nobody"])
     assert wrong.exit_code == 2 and "no person 'nobody'" in wrong.output
+
+
+# --- both engines ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_db(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh database of each engine, migrated to head."""
+    from aftersales.runtime.db import create_schema
+    from tests.integration.conftest import use_database_of
+
+    use_database_of(request, tmp_path, monkeypatch)
+    create_schema()
+    yield request.param
+    get_settings.cache_clear()
+
+
+def test_the_dashboard_queries_give_the_same_figures_on_sqlite_and_postgresql(engine_db: str) -> None:
+    ids = three_gates()
+    known_history()
+    at = board.sla_clock(NOW)
+    counts = board.overview(board.Filters(person="li.na"), at)
+    assert (counts.waiting, counts.late, counts.due_soon) == (4, 2, 1)  # RP-1, RP-2, RP-H8 and the missed RP-H9
+    assert [r.gate_id for r in board.waiting_steps(board.Filters(escalated=True), at).rows] == [ids["late"]]
+    assert [c.number for c in board.open_cases(board.Filters(late=True), at)] == ["RP-1", "RP-H9"]
+    per_procedure, _ = board.on_time_rates(date(2025, 6, 1), date(2025, 6, 11), now=NOW)
+    # RP-1 of three_gates() counts too: its deadline passed in the period without an answer.
+    assert [(r.procedure, r.counted, r.on_time) for r in per_procedure] == [("complaint", 2, 1), ("repair", 6, 3)]
