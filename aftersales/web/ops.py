@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi import Path as FastAPIPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
@@ -218,9 +218,13 @@ def bar_chart(bars: list[tuple[str, board.Rate]], title: str) -> Markup:
 # --- acting on a waiting step (operations roles only) -------------------------------------------------------------
 
 
-def operator(acted_by: str) -> str:
-    """Who acts: today the staff id the form names; sign-in replaces this with the signed-in person."""
+def operator(acted_by: str = Form("")) -> str:
+    """Who acts (a staff id): today the one the form names; sign-in replaces this dependency with the signed-in
+    person (and the form's "acted_by" field goes)."""
     return acted_by.strip()
+
+
+Operator = Annotated[str, Depends(operator)]
 
 
 def _act_page(number: str, gate_id: int, *, status: int = 200, error: str | None = None,
@@ -255,12 +259,12 @@ def act_page(number: str, gate_id: DatabaseId) -> HTMLResponse:
 
 
 @router.post("/cases/{number}/gates/{gate_id}/reassign", response_class=HTMLResponse)
-def reassign(number: str, gate_id: DatabaseId, person: str = Form(""), reason: str = Form(""),
-             acted_by: str = Form("")) -> HTMLResponse:
+def reassign(number: str, gate_id: DatabaseId, actor: Operator, person: str = Form(""),
+             reason: str = Form("")) -> HTMLResponse:
     """Hand a waiting step to another person, with a recorded reason; the new holder gets a fresh link."""
-    values = {"person": person, "reason": reason, "acted_by": acted_by}
+    values = {"person": person, "reason": reason, "acted_by": actor}
     try:
-        done = handover.reassign(number, gate_id, person.strip(), reason, actor=operator(acted_by))
+        done = handover.reassign(number, gate_id, person.strip(), reason, actor=actor)
     except NotFound as exc:
         return _act_page(number, gate_id, status=422, error=str(exc), values=values)
     except RuleViolation as exc:
@@ -273,7 +277,7 @@ def reassign(number: str, gate_id: DatabaseId, person: str = Form(""), reason: s
 
 
 @router.post("/cases/{number}/gates/{gate_id}/answer", response_class=HTMLResponse)
-async def answer(number: str, gate_id: DatabaseId, request: Request) -> HTMLResponse:
+async def answer(number: str, gate_id: DatabaseId, request: Request, actor: Operator) -> HTMLResponse:
     """Answer a waiting step on its holder's behalf, with a recorded reason; resumes the flow like a link."""
     form = {k: str(v) for k, v in (await request.form()).items()}
     meta = {k: form.pop(k, "") for k in ("for_person", "reason", "acted_by")}
@@ -282,7 +286,7 @@ async def answer(number: str, gate_id: DatabaseId, request: Request) -> HTMLResp
         gate, _ = handover.waiting_gate(number, gate_id)
         raw = read_form(GATE_INPUTS[gate.input_model], form)
         done = await run_in_threadpool(handover.answer_on_behalf, number, gate_id, meta["for_person"].strip(),
-                                       meta["reason"], raw, actor=operator(meta["acted_by"]))
+                                       meta["reason"], raw, actor=actor)
     except ValidationError as exc:
         return _act_page(number, gate_id, status=422, errors=invalid_fields(exc), values=values,
                          error="答复有误 The answer has errors: see the fields below.")
