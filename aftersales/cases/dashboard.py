@@ -39,7 +39,7 @@ class Filters:
 
     def query(self, **changes: Any) -> str:
         """The URL query string of these filters (only what is set), with `changes` applied."""
-        values = {**asdict(self), **changes}
+        values = {**{f.name: getattr(self, f.name) for f in fields(self)}, **changes}  # shallow: no asdict copies
         pairs = [(k, "1" if v is True else str(v)) for k, v in values.items() if v not in ("", None, False)]
         return urlencode(pairs)
 
