@@ -399,6 +399,12 @@ db_app = typer.Typer(help="The project's database: schema migrations (Alembic, a
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+# The operations dashboard at a terminal (aftersales/cli_ops.py).
+from aftersales import cli_ops  # noqa: E402
+
+app.command("cases")(cli_ops.cases)
+app.command("gates")(cli_ops.gates)
+
 
 def _database_label() -> str:
     """The configured database URL with its password hidden."""

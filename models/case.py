@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, EmailStr, ModelWrapValidatorHandler, field_validator, model_validator
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import JSONType, UTCDateTime, aware_past_moment, plausible_date, utcnow
@@ -77,6 +77,7 @@ class Case(CaseBase, table=True):
     """One run of one procedure for one customer problem."""
 
     __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_open", "closed_at", "procedure", "opened_at"),)  # the dashboard's open cases
 
     id: int | None = Field(default=None, primary_key=True)
     number: str | None = Field(default=None, index=True, unique=True, max_length=40)

@@ -17,7 +17,14 @@ class Gate(SQLModel, table=True):
     __tablename__ = "gates"
     # The sweep reads only gates whose next action is due: (status, due_at) serves that range scan.
     __table_args__ = (UniqueConstraint("case_id", "key", name="uq_gate_case_key"),
-                      Index("ix_gates_status_due_at", "status", "due_at"))
+                      Index("ix_gates_status_due_at", "status", "due_at"),
+                      # The operations dashboard (aftersales.cases.dashboard) reads waiting steps from these alone.
+                      # Counts group by step and holder straight from the index (no sort); pages list by deadline.
+                      Index("ix_gates_waiting", "status", "kind", "assignee_role", "assignee_person", "deadline_at",
+                            "opened_at", "case_id", "rung"),
+                      Index("ix_gates_status_deadline_at", "status", "deadline_at", "kind", "case_id"),
+                      Index("ix_gates_case_status", "case_id", "status"),
+                      Index("ix_gates_answered_at", "answered_at", "deadline_at", "kind", "case_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
@@ -76,6 +83,7 @@ class Escalation(SQLModel, table=True):
     """A rung climbed: who was told, why, when."""
 
     __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_at", "at"),)  # the dashboard lists the last days'
 
     id: int | None = Field(default=None, primary_key=True)
     gate_id: int = Field(foreign_key="gates.id", index=True)

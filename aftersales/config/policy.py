@@ -95,6 +95,14 @@ class ClockPolicy(BaseModel):
     pause_while_waiting_on_customer: bool = True
 
 
+class DashboardPolicy(BaseModel):
+    """How the operations dashboard colours a waiting step."""
+
+    model_config = ConfigDict(extra="forbid")
+    due_soon_within: Duration = Duration(amount=4, unit="working_hours")
+    escalation_days: int = Field(default=7, ge=1, description="Escalations of how many days the dashboard lists")
+
+
 class FollowUpDays(BaseModel):
     """Window of the follow-up visit after hand-over."""
 
@@ -218,6 +226,7 @@ class Policy(BaseModel):
     reminders: ReminderPolicy = ReminderPolicy()
     recovery: RecoveryPolicy = RecoveryPolicy()
     clocks: ClockPolicy = ClockPolicy()
+    dashboard: DashboardPolicy = DashboardPolicy()
     ladders: dict[str, list[Rung]] = Field(default_factory=dict)
     repair: RepairPolicy
     complaint: ComplaintPolicy | None = None

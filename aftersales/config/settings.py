@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=PROJECT_ROOT / ".aftersales", description="Runtime files (db, keys, logs).")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     prefect_api_url: str = "http://127.0.0.1:4200/api"
+    prefect_ui_url: str = Field(default="", description="Prefect UI for run links; empty: API URL minus /api.")
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base of links in messages.")
     web_host: str = "127.0.0.1"
     web_port: int = 8000
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file."""
         return self.database_url or f"sqlite:///{self.data_dir / 'aftersales.db'}"
+
+    @property
+    def effective_prefect_ui_url(self) -> str:
+        """Where people open flow runs: the configured UI, else the API's server (the UI is served beside it)."""
+        url = self.prefect_ui_url or self.prefect_api_url.rstrip("/").removesuffix("/api")
+        return url.rstrip("/")
 
     def signing_key(self) -> str:
         """The secret that signs gate links, created once and kept so links survive restarts."""

@@ -121,8 +121,11 @@ def recipients(gate: Gate, case: Case) -> list[Recipient]:
 
 
 def notify_gate(gate_id: int, purpose: str = "request", *, extra: dict[str, Any] | None = None,
-                now: datetime | None = None) -> int:
-    """Send each assignee their link; keyed by gate, purpose and rung so a replay sends nothing twice."""
+                now: datetime | None = None, round_key: str = "") -> int:
+    """Send each assignee their link; keyed by gate, purpose and rung so a replay sends nothing twice.
+
+    `round_key` makes a new round of the same purpose (a hand-over by operations sends a fresh link even to
+    someone who held the step before)."""
     policy = get_policy()
     with session_scope() as session:
         gate = session.get(Gate, gate_id)
@@ -138,7 +141,7 @@ def notify_gate(gate_id: int, purpose: str = "request", *, extra: dict[str, Any]
         record_event(case.id or 0, f"gate:{gate.key}:{purpose}:{gate.rung}:nobody", "notice",
                      f"nobody to tell for {gate.kind}: the customer has no e-mail; customer service must call")
     for person in people:
-        key = f"gate:{gate_id}:{purpose}:{gate.rung}:{person.person_id}"
+        key = f"gate:{gate_id}:{purpose}:{gate.rung}:{person.person_id}{round_key}"
         if already_sent(key):
             continue
         context = {

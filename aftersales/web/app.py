@@ -24,7 +24,7 @@ from aftersales.errors import (
     one_line,
 )
 from aftersales.procedures import registry
-from aftersales.web import api, auth, pages
+from aftersales.web import api, auth, ops, pages
 from models.safe_input import printable
 
 log = logging.getLogger("aftersales.web")
@@ -51,6 +51,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="aftersales", version="0.1.0", description="After-sales procedures: gates, cases, operations")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(ops.router)
     auth.install(app)  # sign-in, default-deny gatekeeper, sessions, security headers, trusted hosts
     static = get_settings().templates_dir / "web" / "static"
     if static.is_dir():

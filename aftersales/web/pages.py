@@ -26,15 +26,14 @@ from aftersales.errors import AftersalesError, NotFound
 from aftersales.gates import links, tokens
 from aftersales.gates.quorum import votes
 from aftersales.gates.tokens import LinkRefused
-from aftersales.messaging.delivery import failed_notifications
 from aftersales.messaging.labels import label
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
-from aftersales.sla.deadlines import estimated_deadlines, local_text
-from aftersales.sla.recovery import attention_cases, retry_case
+from aftersales.sla.deadlines import local_text
+from aftersales.sla.recovery import retry_case
 from aftersales.web.auth import Caller, current_staff, may_read_case, operations_staff, viewer
 from aftersales.web.forms import form_fields, invalid_fields, read_form
-from models import Case, Escalation, Gate, MailboxMessage
+from models import Case, Gate, MailboxMessage
 from models.inputs import GATE_INPUTS
 
 router = APIRouter(include_in_schema=False)
@@ -51,6 +50,7 @@ def _env(templates_dir: str) -> Environment:
     env.globals["local"] = _local_time
     env.globals["viewer"] = viewer
     env.globals["demo_mode"] = _demo_mode
+    env.globals["flow_run_url"] = flow_run_url
     return env
 
 
@@ -60,6 +60,11 @@ def _demo_mode() -> bool:
         return demo_mode()
     except Exception:  # noqa: BLE001 - a broken staff file has its own error page
         return False
+
+
+def flow_run_url(flow_run_id: str | None) -> str | None:
+    """The Prefect UI page of a flow run (settings: prefect_ui_url)."""
+    return f"{get_settings().effective_prefect_ui_url}/runs/flow-run/{flow_run_id}" if flow_run_id else None
 
 
 def _local_time(value: datetime | str | None) -> str:
@@ -152,43 +157,6 @@ async def gate_submit(gate_id: DatabaseId, request: Request, t: str = Form("")) 
     if quorum and done.status == "waiting":  # a vote counted, the decision still open
         vote = {"cast": len(votes(gate_id)), "quorum": quorum}
     return render("done.html", lang=lang, gate=done, case=case, title=label("gates", gate.kind, lang), vote=vote)
-
-
-@router.get("/ops", response_class=HTMLResponse)
-def operations(person: Person = Depends(operations_staff)) -> HTMLResponse:
-    """Every open case: what it waits on, who holds it, how long it waited, the time left; escalations; failures."""
-    now = clock.now()
-    policy = get_policy()
-    staff = get_staff()
-    with session_scope() as session:
-        waiting = session.exec(select(Gate).where(Gate.status == "waiting").order_by(col(Gate.deadline_at))).all()
-        case_by_id = {c.id: c for c in session.exec(select(Case).where(col(Case.closed_at).is_(None))).all()}
-        escalations = session.exec(select(Escalation).order_by(col(Escalation.at).desc()).limit(20)).all()
-    rows: list[dict[str, Any]] = []
-    for gate in waiting:
-        case = case_by_id.get(gate.case_id)
-        if case is None:
-            continue
-        left = (gate.deadline_at - now).total_seconds()
-        rows.append({
-            "case": case, "gate": gate, "title": label("gates", gate.kind, "zh"),
-            "holder": gate.assignee_person or staff.role_label(gate.assignee_role),
-            "age": _duration(now - gate.opened_at), "left": _duration(abs(gate.deadline_at - now)),
-            "late": left < 0, "deadline": local_text(gate.deadline_at, policy),
-        })
-    waiting_cases = {r["case"].id for r in rows}
-    idle = [c for c in case_by_id.values() if c.id not in waiting_cases]
-    # Deadlines in a year without a published holiday schedule: say so, and how to add it.
-    estimated = estimated_deadlines(policy, (gate.deadline_at for gate in waiting))
-    return render("ops.html", rows=rows, idle=idle, escalations=escalations, failed=failed_notifications(),
-                  staff=staff, estimated=estimated, attention=attention_cases())
-
-
-def _duration(delta: Any) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    return f"{days}d {hours}h {mins}m" if days else f"{hours}h {mins}m"
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse)
