@@ -1,7 +1,7 @@
 """SQLModel tables and input/output schemas, one module per aggregate."""
 
 from models.case import Case, CaseCreate, CaseEvent, CaseEventPublic
-from models.gate import Escalation, Gate, GateToken, GateVote
+from models.gate import Escalation, Gate, GateGroup, GateSeries, GateToken, GateVote
 from models.notification import MailboxMessage, Notification
 
 __all__ = [
@@ -11,6 +11,8 @@ __all__ = [
     "CaseEventPublic",
     "Escalation",
     "Gate",
+    "GateGroup",
+    "GateSeries",
     "GateToken",
     "GateVote",
     "MailboxMessage",

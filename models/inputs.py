@@ -23,6 +23,14 @@ class GateInput(RunInput):
         GATE_INPUTS.setdefault(cls.__name__, cls)
 
 
+class JoinedInput(RunInput):
+    """What resumes a run waiting on a group or a recurring wait: only which one; the answers are read from the
+    database (aftersales.gates.groups, aftersales.gates.series). Not a gate answer: no form, no link."""
+
+    group: str = Field(default="", max_length=80, description="Group of waits in parallel that joined")
+    series: str = Field(default="", max_length=80, description="Recurring wait that ended")
+
+
 class TriageInput(GateInput):
     """Severity, complexity and warranty facts found at triage (spec §1.4, F2:13-15)."""
 
@@ -343,3 +351,13 @@ class ReplacementShippedInput(GateInput):
 
     new_serial_number: str = Field(min_length=1, max_length=80, description="Serial number of the replacement")
     shipped_on: date = Field(description="Shipping date")
+
+
+# --- overseas and domestic off-site repair dispatch (spec 000-002 §6, 002:400-477) ------------------------------
+
+class DailyReportInput(GateInput):
+    """The team leader's report of one day on site: plan, progress, repair data (002:460 每天的进程、维修数据)."""
+
+    progress: str = Field(min_length=1, max_length=4000, description="Today's progress (每天的进程)")
+    repair_data: str = Field(default="", max_length=4000, description="Repair data (维修数据)")
+    done: bool = Field(default=False, description="The repair is done: no more daily reports")
