@@ -13,8 +13,12 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, Field, ValidationError
+
 from aftersales.config.policy import get_policy
 from aftersales.config.staff import get_staff
+from aftersales.errors import ConfigurationError
+from aftersales.messaging.delivery import already_sent
 from aftersales.messaging.notices import notice
 from aftersales.messaging.recipients import role_recipients
 from aftersales.procedures.registry import Problem, Procedure, register
@@ -37,6 +41,13 @@ DISPATCH = register(Procedure(
 ))
 
 
+class ReservePolicy(BaseModel):
+    """policy.yaml `dispatch.reserve` and `dispatch.passport_warning_days`."""
+
+    reserve: dict[str, int] = Field(default_factory=dict, description="Passport holders needed per department")
+    passport_warning_days: int = Field(default=90, ge=0, le=3650)
+
+
 @dataclass
 class ReserveReport:
     """What one check of the standing reserve found and whom it told."""
@@ -49,18 +60,22 @@ class ReserveReport:
 def check_standing_reserve(today: date | None = None) -> ReserveReport:
     """Check the passport-holding reserve (F2:420-421) against the staff directory and tell HR, once per finding:
     a department short (again when its count changes), a reserve passport expiring within the warning period."""
-    section = getattr(get_policy(), "dispatch", None) or {}
-    minimums = {str(k): int(v) for k, v in (section.get("reserve") or {}).items()}
-    warning_days = int(section.get("passport_warning_days", 90))
+    try:
+        settings = ReservePolicy.model_validate(get_policy().section("dispatch").model_extra or {})
+    except ValidationError as exc:
+        raise ConfigurationError.from_validation(exc, file="policy.yaml", what="dispatch section") from exc
+    minimums, warning_days = settings.reserve, settings.passport_warning_days
     day = today or clock.now().astimezone(ZoneInfo(get_policy().calendar.timezone)).date()
     short, expiring = check_reserve(get_staff().people, minimums, day, warning_days)
     report = ReserveReport(short, expiring)
     hr = role_recipients(["hr_admin"])
-    for gap in short:
-        report.told += notice(None, f"reserve:short:{gap.department}:{gap.have}:{gap.need}", hr, None,
-                              "dispatch.reserve_short", {"problems": f"{gap.department}: {gap.have} of {gap.need}"})
-    for soon in expiring:
-        report.told += notice(None, f"reserve:passport:{soon.person_id}:{soon.expires.isoformat()}", hr, None,
-                              "dispatch.passport_expiring", {"name": soon.name, "department": soon.department,
-                                                             "expires": soon.expires.isoformat()})
+    findings = [(f"reserve:short:{gap.department}:{gap.have}:{gap.need}", "dispatch.reserve_short",
+                 {"problems": f"{gap.department}: {gap.have} of {gap.need}"}) for gap in short]
+    findings += [(f"reserve:passport:{soon.person_id}:{soon.expires.isoformat()}", "dispatch.passport_expiring",
+                  {"name": soon.name, "department": soon.department, "expires": soon.expires.isoformat()})
+                 for soon in expiring]
+    for key, text, context in findings:
+        if all(already_sent(f"{key}:{person.person_id}") for person in hr):
+            continue  # told already (a shortfall again only when its count changes)
+        report.told += notice(None, key, hr, None, text, context)
     return report
