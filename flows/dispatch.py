@@ -41,7 +41,16 @@ from models.inputs import (
 )
 from models.requests import CaseRef
 from tasks.gates import Branch, ask, ask_all, until_done
-from tasks.records import attach_flow_run, close_case, load_case, notify_customer, notify_roles, record_step, set_case
+from tasks.records import (
+    attach_flow_run,
+    close_case,
+    load_case,
+    notify_customer,
+    notify_roles,
+    open_linked_case,
+    record_step,
+    set_case,
+)
 
 Case = CaseSnapshot[DispatchDetails]
 VOICES = {"sales_rep": "method_sales", "quality_qa": "method_quality",  # 002:425-427 the sales rep decides with
@@ -117,7 +126,14 @@ def dispatch(ref: CaseRef) -> str:
     facts = case.facts
     where = "overseas (5.5)" if facts.overseas else "domestic off-site (5.6)"
     record_step(case.id, "registered", "registered", f"{where} dispatch to {facts.site}, {facts.country}")
+    if facts.from_case:
+        record_step(case.id, "from_case", "linked", f"dispatch for case {facts.from_case}")
     method = decide_method(case)
+    if method == "ship_back":  # 002:426 the defective unit comes back: the repair procedure's factory return
+        repair = open_linked_case(case.number, "repair", "ship_back", extra={"requested_mode": "factory_return"})
+        notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site", {"method": f"{method} {repair}"})
+        return close_case(case.number, method, f"shipped back to the factory: repair case {repair} (002:426)",
+                          data={"repair_case": repair})
     if method != "on_site":
         notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site", {"method": method})
         return close_case(case.number, method, f"repaired by {method}: no team sent (002:426)")

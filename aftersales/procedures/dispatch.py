@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import select
 
 from aftersales.config.policy import get_policy
 from aftersales.config.staff import get_staff
@@ -24,13 +25,23 @@ from aftersales.messaging.recipients import role_recipients
 from aftersales.procedures.registry import Problem, Procedure, register
 from aftersales.rules.reserve import Expiry, Shortfall, check_reserve
 from aftersales.runtime import clock
+from aftersales.runtime.db import session_scope
+from models import Case
 from models.dispatch import DispatchDetails
 
 
 def facts_required(request: Any, facts: DispatchDetails | None) -> list[Problem]:
-    """A dispatch cannot run without where it goes: the `dispatch` block is required."""
-    return [(["dispatch"], "a dispatch needs its dispatch block (site, overseas, country, time zone)")] \
-        if facts is None else []
+    """A dispatch cannot run without where it goes (the `dispatch` block), and the case it serves, when named,
+    must be a repair or a complaint that exists (a dispatch opened from it is linked to it)."""
+    if facts is None:
+        return [(["dispatch"], "a dispatch needs its dispatch block (site, overseas, country, time zone)")]
+    if facts.from_case is None:
+        return []
+    with session_scope() as session:
+        served = session.exec(select(Case).where(Case.number == facts.from_case)).first()
+    if served is None or served.procedure not in ("repair", "complaint"):
+        return [(["dispatch", "from_case"], "no repair or complaint case with this number")]
+    return []
 
 
 DISPATCH = register(Procedure(
