@@ -245,6 +245,22 @@ def sweep() -> None:
         typer.echo(f"  {error}", err=True)
 
 
+@app.command()
+def reserve() -> None:
+    """Check the standing reserve of passport-holding repair staff (F2:420-421) and tell HR what is new."""
+    from aftersales.procedures.dispatch import check_standing_reserve
+
+    try:
+        report = check_standing_reserve()
+    except AftersalesError as exc:
+        _fail(str(exc), 2)
+    for gap in report.short:
+        typer.echo(f"short: {gap.department} has {gap.have} passport holders, needs {gap.need}")
+    for soon in report.expiring:
+        typer.echo(f"expiring: {soon.name} ({soon.department}) passport valid until {soon.expires.isoformat()}")
+    typer.echo(f"{len(report.short)} short, {len(report.expiring)} expiring, {report.told} messages sent")
+
+
 @app.command("check-config")
 def check_config() -> None:
     """Validate the policy, staff and calendar files and say what they contain."""

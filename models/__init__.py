@@ -2,7 +2,7 @@
 
 from models.access import StaffPassword
 from models.case import Case, CaseCreate, CaseEvent, CaseEventPublic
-from models.gate import Escalation, Gate, GateToken, GateVote
+from models.gate import Escalation, Gate, GateGroup, GateSeries, GateToken, GateVote
 from models.notification import MailboxMessage, Notification
 
 __all__ = [
@@ -12,6 +12,8 @@ __all__ = [
     "CaseEventPublic",
     "Escalation",
     "Gate",
+    "GateGroup",
+    "GateSeries",
     "GateToken",
     "GateVote",
     "MailboxMessage",

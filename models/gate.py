@@ -50,6 +50,56 @@ class Gate(SQLModel, table=True):
     answered_via: str | None = Field(default=None, max_length=40)
     resumed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    group_id: int | None = Field(default=None, foreign_key="gate_groups.id", index=True,
+                                 description="The group this gate is a member of (a wait in parallel).")
+    series_id: int | None = Field(default=None, foreign_key="gate_series.id", index=True,
+                                  description="The recurring wait this gate is one day's occurrence of.")
+
+
+class GateGroup(SQLModel, table=True):
+    """Several gates a run waits on as one (aftersales.gates.groups): joined once its join condition holds."""
+
+    __tablename__ = "gate_groups"
+    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_gate_group_case_key"),
+                      Index("ix_gate_groups_status", "status", "resumed_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    key: str = Field(max_length=80, description="Unique per case, e.g. 'before_departure'.")
+    flow_run_id: str | None = Field(default=None, max_length=40)
+    join: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False),
+                            description="Member gate keys that must be answered; empty: every member.")
+    status: str = Field(default="waiting", max_length=20, description="waiting, then joined (once).")
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    joined_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    resumed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class GateSeries(SQLModel, table=True):
+    """A recurring wait (aftersales.gates.series): one gate per working day of a calendar until a report ends it."""
+
+    __tablename__ = "gate_series"
+    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_gate_series_case_key"),
+                      Index("ix_gate_series_status", "status", "resumed_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    key: str = Field(max_length=60, description="Unique per case; each day's gate is '<key>@<date>'.")
+    kind: str = Field(max_length=40, description="Policy gate kind of each day's gate (role, ladder).")
+    input_model: str = Field(max_length=80)
+    flow_run_id: str | None = Field(default=None, max_length=40)
+    assignee_role: str | None = Field(default=None, max_length=60, description="Replaces the policy's role.")
+    assignee_person: str | None = Field(default=None, max_length=60)
+    country: str = Field(max_length=2, description="ISO 3166 country whose working days count (holidays).")
+    subdiv: str | None = Field(default=None, max_length=10)
+    timezone: str = Field(max_length=60, description="IANA time zone of the working days, e.g. Europe/Berlin.")
+    done_field: str = Field(default="done", max_length=40, description="The boolean answer field that ends it.")
+    first_day: str = Field(max_length=10, description="ISO date of the first day that may need a gate.")
+    last_day: str | None = Field(default=None, max_length=10, description="ISO date of the newest day's gate.")
+    status: str = Field(default="active", max_length=20, description="active, then ended (once).")
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    resumed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
 
 
 class GateToken(SQLModel, table=True):

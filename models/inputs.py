@@ -23,6 +23,14 @@ class GateInput(RunInput):
         GATE_INPUTS.setdefault(cls.__name__, cls)
 
 
+class JoinedInput(RunInput):
+    """What resumes a run waiting on a group or a recurring wait: only which one; the answers are read from the
+    database (aftersales.gates.groups, aftersales.gates.series). Not a gate answer: no form, no link."""
+
+    group: str = Field(default="", max_length=80, description="Group of waits in parallel that joined")
+    series: str = Field(default="", max_length=80, description="Recurring wait that ended")
+
+
 class TriageInput(GateInput):
     """Severity, complexity and warranty facts found at triage (spec §1.4, F2:13-15)."""
 
@@ -343,3 +351,100 @@ class ReplacementShippedInput(GateInput):
 
     new_serial_number: str = Field(min_length=1, max_length=80, description="Serial number of the replacement")
     shipped_on: date = Field(description="Shipping date")
+
+
+# --- overseas and domestic off-site repair dispatch (spec 000-002 §6, 002:400-477) ------------------------------
+
+class DailyReportInput(GateInput):
+    """The team leader's report of one day on site: plan, progress, repair data (002:460 每天的进程、维修数据)."""
+
+    progress: str = Field(min_length=1, max_length=4000, description="Today's progress (每天的进程)")
+    repair_data: str = Field(default="", max_length=4000, description="Repair data (维修数据)")
+    done: bool = Field(default=False, description="The repair is done: no more daily reports")
+
+
+class DispatchVoiceInput(GateInput):
+    """One required voice on the repair method (002:425-427: sales with quality, production engineering, R&D)."""
+
+    method: Literal["on_site", "ship_back", "local_agency"] = Field(
+        description="Staff on site / ship back to the factory / a local agency")
+
+
+class FeeAgreementInput(GateInput):
+    """What sales agreed with the customer for a paid repair (002:428): fee standard, settlement, quality."""
+
+    fee: float = Field(ge=0, le=10_000_000, description="Fee agreed in CNY")
+    settlement_method: Literal["cash", "bank_transfer", "monthly_invoice"] = Field(description="Settlement method")
+    quality_responsibility: str = Field(min_length=1, max_length=2000,
+                                        description="Quality responsibility after the repair")
+
+
+class DispatchPlanInput(GateInput):
+    """Production engineering's analysis of the defective sample and the repair plan (5.5.1, 002:445-448)."""
+
+    sample_analysis: str = Field(min_length=1, max_length=4000, description="Defective sample analysis (with QA, R&D)")
+    work_instruction: str = Field(min_length=1, max_length=4000, description="维修作业指导方案")
+    team: str = Field(min_length=1, max_length=1000, description="Team list for HR (names, passports)")
+
+
+class MaterialReadyInput(GateInput):
+    """One material item is ready (stock picked by PMC, bought, or supplied by the customer; 5.5.2)."""
+
+    ready: bool = Field(description="Ready")
+
+
+class CarriageInput(GateInput):
+    """Hand-carried or shipped, with the boarding and customs check (5.5.3-5.5.4)."""
+
+    mode: Literal["hand_carry", "shipped"] = Field(description="Hand-carried or shipped")
+    checked: bool = Field(description="Boarding / customs rules checked")
+
+
+class ToolsListInput(GateInput):
+    """售后维修工具/检测仪器备品清单 confirmed with the customer (5.5.5)."""
+
+    tools: str = Field(min_length=1, max_length=4000, description="Tools and test instruments")
+    confirmed_with_customer: bool = Field(description="Confirmed with the customer")
+
+
+class PurchaseEtaInput(GateInput):
+    """PMC's purchases arrived, or when they will (5.5.6)."""
+
+    arrived: bool = Field(description="Everything bought has arrived")
+    eta: date | None = Field(default=None, description="Expected arrival")
+
+
+class VisaInput(GateInput):
+    """HR has the team's visas (5.5.1)."""
+
+    granted: bool = Field(description="Visas granted")
+
+
+class DepartureInput(GateInput):
+    """Departure agreed with the customer; flights and hotel booked by HR (5.5.7)."""
+
+    departs_on: date = Field(description="Departure date")
+    bookings: str = Field(min_length=1, max_length=2000, description="Flights and hotel")
+
+
+class ImprovementMeasuresInput(GateInput):
+    """Quality's improvement measures; the incident report when the company is at fault (5.7, 002:465-466)."""
+
+    measures: str = Field(min_length=1, max_length=4000, description="Improvement measures")
+    company_at_fault: bool = Field(description="The company is at fault")
+    incident_report: str = Field(default="", max_length=8000, description="事故调查处理报告 (when at fault)")
+
+    @model_validator(mode="after")
+    def _report_when_at_fault(self) -> ImprovementMeasuresInput:
+        if self.company_at_fault and not self.incident_report.strip():
+            raise ValueError("the incident investigation report is required when the company is at fault (5.7)")
+        return self
+
+
+class CostStatementInput(GateInput):
+    """Cost items A-D collected by sales (5.8, 002:467-473), in CNY."""
+
+    a_material: float = Field(ge=0, le=100_000_000, description="A: purchased material, tools, equipment")
+    b_travel: float = Field(ge=0, le=100_000_000, description="B: travel, lost time, meals and lodging")
+    c_depreciation: float = Field(ge=0, le=100_000_000, description="C: depreciation of equipment and tools")
+    d_service_fee: float = Field(ge=0, le=100_000_000, description="D: service fee the customer owes")

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import date, datetime
+from typing import Any, NamedTuple, TypeVar
 
 from prefect import task
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run, task_run
 
+from aftersales.gates import groups, series
 from aftersales.gates import lifecycle as gates
 from aftersales.gates.resume import pause_key
 from aftersales.messaging.labels import label
 from models.case import CaseSnapshot
-from models.inputs import GateInput, ImprovementInput
+from models.inputs import GateInput, ImprovementInput, JoinedInput
 from tasks.records import record_step
 from tasks.retry import only_transient
 
@@ -136,3 +137,87 @@ def tell_at_once(case: CaseSnapshot[Any], asks: list[tuple[str, str, type[GateIn
 def answerer(case: CaseSnapshot[Any], key: str) -> str | None:
     """The person who answered a case's gate from their link (e.g. the complaint's dedicated handler)."""
     return gates.answered_person(case.id, key)
+
+
+class Branch(NamedTuple):
+    """One wait of a group: its gate key, policy kind, typed answer, summary and (optionally) its own assignee."""
+
+    key: str
+    kind: str
+    model: type[GateInput]
+    summary: list[dict[str, str]]
+    assignee_role: str | None = None
+    assignee_person: str | None = None
+    deadline_at: datetime | None = None
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name="open group {key}")
+def open_group(case_id: int, key: str, flow_run_id: str | None, join: list[str], members: list[str]) -> int:
+    """Create the group of waits in parallel (once)."""
+    return groups.open_group(case_id=case_id, key=key, flow_run_id=flow_run_id, join=join, members=members)
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name="add gate {gate_id} to group {group_id}")
+def add_member(group_id: int, gate_id: int) -> None:
+    """Make a gate a member of the group (once)."""
+    groups.add_member(group_id, gate_id)
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name="check join of group {group_id}")
+def claim_join(group_id: int) -> bool:
+    """Join the group if every required member was answered before the run got here."""
+    return groups.claim_join(group_id)
+
+
+def ask_all(case: CaseSnapshot[Any], group_key: str, branches: list[Branch], *, join: list[str] | None = None,
+            ) -> dict[str, dict[str, Any] | None]:
+    """Open several gates at once, each with its own assignee, deadline, reminder and ladder, and wait durably
+    until every one (or the `join` subset) is answered; every member's answer by key (None: not answered).
+
+    The run suspends once on the group (aftersales.gates.groups says why and how it resumes exactly once).
+    """
+    run_id = flow_run.get_id()
+    group_id = open_group(case.id, group_key, run_id, list(join or []), [b.key for b in branches])
+    for b in branches:
+        gate_id = open_gate(case.id, b.key, b.kind, b.model.__name__, run_id, b.summary, b.assignee_person,
+                            b.assignee_role, None, b.deadline_at)
+        add_member(group_id, gate_id)
+        notify_gate(gate_id)
+    claim_join(group_id)
+    waiting = ", ".join(label("gates", b.kind, case.language) for b in branches)
+    for n in range(groups.MAX_WAITS):
+        if groups.is_joined(group_id):
+            break
+        # A key already used (a run resumed early from the Prefect UI, then replayed) returns at once: try the next.
+        suspend_flow_run(wait_for_input=JoinedInput.with_initial_data(
+            description=f"### {case.number} · {group_key}\n\nwaiting in parallel on: {waiting}"),
+            key=f"{groups.group_pause_key(group_key)}-{n}", timeout=None)
+    return groups.member_answers(group_id)
+
+
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name="open series {key}")
+def open_series(case_id: int, key: str, kind: str, input_model: str, flow_run_id: str | None, country: str,
+                timezone: str, first_day: date, subdiv: str | None, assignee_role: str | None,
+                done_field: str, summary: list[dict[str, str]]) -> int:
+    """Create the recurring wait (once); the sweep opens each working day's gate."""
+    return series.open_series(case_id=case_id, key=key, kind=kind, input_model=input_model, flow_run_id=flow_run_id,
+                              country=country, timezone=timezone, first_day=first_day, subdiv=subdiv,
+                              assignee_role=assignee_role, done_field=done_field, summary=summary)
+
+
+def until_done(case: CaseSnapshot[Any], key: str, kind: str, model: type[GateInput], summary: list[dict[str, str]],
+               *, country: str, timezone: str, first_day: date, subdiv: str | None = None,
+               assignee_role: str | None = None, done_field: str = "done") -> list[dict[str, Any]]:
+    """Wait durably on a report every working day (of `country` in `timezone`) until one says `done_field`;
+    every day's report in order (aftersales.gates.series). Days are opened and chased by the sweep."""
+    run_id = flow_run.get_id()
+    series_id = open_series(case.id, key, kind, model.__name__, run_id, country, timezone, first_day, subdiv,
+                            assignee_role, done_field, summary)
+    for n in range(groups.MAX_WAITS):
+        if series.is_ended(series_id):
+            break
+        suspend_flow_run(wait_for_input=JoinedInput.with_initial_data(
+            description=f"### {case.number} · {label('gates', kind, case.language)}\n\n"
+                        f"a report every working day until {done_field}"),
+            key=f"{series.series_pause_key(key)}-{n}", timeout=None)
+    return series.reports(series_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,9 @@ class Person(BaseModel):
     notify: list[str] = Field(min_length=1, description="Apprise URLs")
     away: bool = False
     delegate: str | None = None
+    department: str | None = Field(default=None, max_length=60,
+                                   description="Department, for the dispatch reserve (F2:420-421), e.g. quality")
+    passport_expires: date | None = Field(default=None, description="Passport valid until (reserve, F2:420)")
 
 
 class StaffDirectory(BaseModel):

@@ -35,6 +35,14 @@ def resume_gate(gate_id: int, *, wait_seconds: float = 0.0) -> bool:
         gate = session.get(Gate, gate_id)
         if gate is None or gate.status != "answered" or gate.resumed_at is not None:
             return False
+    if gate.group_id is not None:  # a wait in parallel: the group resumes the run once it joins
+        from aftersales.gates.groups import member_answered
+
+        return member_answered(gate, wait_seconds=wait_seconds)
+    if gate.series_id is not None:  # one day of a recurring wait: only the report that ends it resumes the run
+        from aftersales.gates.series import occurrence_answered
+
+        return occurrence_answered(gate, wait_seconds=wait_seconds)
     if not gate.flow_run_id:
         record_detached_answer(gate)
         return False

@@ -48,7 +48,7 @@ _DateAsTextLoader.yaml_implicit_resolvers = {
 }
 
 
-DaySource = Literal["override", "chinesecalendar", "holidays-estimate", "weekends-fallback"]
+DaySource = Literal["override", "chinesecalendar", "holidays-estimate", "weekends-fallback", "holidays-country"]
 # Layers whose answer is a guess, not a published schedule.
 ESTIMATED_SOURCES: frozenset[DaySource] = frozenset({"holidays-estimate", "weekends-fallback"})
 

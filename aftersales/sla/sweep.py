@@ -17,6 +17,7 @@ from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.config.staff import get_staff
 from aftersales.errors import AftersalesError
+from aftersales.gates import groups, series
 from aftersales.gates.lifecycle import notify_gate, open_scheduled
 from aftersales.gates.resume import retry_resumes
 from aftersales.messaging.delivery import retry_failed
@@ -46,6 +47,9 @@ class SweepReport:
     recovered: list[str] = field(default_factory=list)  # cases whose dead flow run was run again
     attention: list[str] = field(default_factory=list)  # cases handed to operations (could not be recovered)
     watched: dict[str, list[int]] = field(default_factory=dict)  # '<procedure>.<watcher>' -> cases acted on
+    days_opened: list[int] = field(default_factory=list)  # gates of recurring waits whose working day began
+    groups_resumed: list[int] = field(default_factory=list)  # waits in parallel joined, run resumed here
+    series_resumed: list[int] = field(default_factory=list)  # recurring waits ended, run resumed here
     errors: list[str] = field(default_factory=list)
     late: list[int] = field(default_factory=list)  # gates seen past their deadline for the first time
 
@@ -65,6 +69,11 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
     except AftersalesError as exc:
         log.error("scheduled gates: %s", exc)
         report.errors.append(f"scheduled gates: {exc}")
+    try:
+        report.days_opened = series.advance(at)
+    except AftersalesError as exc:
+        log.error("recurring waits: %s", exc)
+        report.errors.append(f"recurring waits: {exc}")
     with session_scope() as session:  # only gates whose next action is due: the (status, due_at) index
         waiting = session.exec(select(Gate).where(Gate.status == "waiting", col(Gate.due_at) <= at)).all()
     for gate in waiting:
@@ -95,6 +104,8 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
                 report.errors.append(f"{name}: {exc}")
     if resume:
         report.resumed = retry_resumes()
+        report.groups_resumed = groups.retry_groups(at)
+        report.series_resumed = series.retry_series()
         report.started = start_unstarted(at)
         try:  # on Prefect's (real) clock, not `at`
             recovery = recover_runs()

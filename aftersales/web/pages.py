@@ -182,10 +182,14 @@ def case_retry(number: str, person: Person = Depends(operations_staff)) -> HTMLR
     return render("case.html", view=case_view(number), retried=done)
 
 
+DISPATCH_FORMS = ("MATERIAL-LIST", "TOOLS-LIST", "COST-STATEMENT", "INCIDENT-REPORT")
+
+
 @router.get("/cases/{number}/forms/{code}", response_class=HTMLResponse)
 def printable_form(number: str, code: str, person: Person = Depends(current_staff)) -> HTMLResponse:
     """Printable 返修申请单 FORM-MA-076 / 返修品维修记录表 FORM-MA-077 filled from the case."""
     templates = {"FORM-MA-076": "form_ma_076.html", "FORM-MA-077": "form_ma_077.html"}
+    templates |= dict.fromkeys(DISPATCH_FORMS, "dispatch_forms.html")  # a dispatch's four forms (WI 5.5-5.8)
     if code not in templates:
         return render("refused.html", 404, reason="not_found", message=f"No form {code}.", lang="en")
     try:
@@ -195,8 +199,9 @@ def printable_form(number: str, code: str, person: Person = Depends(current_staf
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
     with session_scope() as session:
         case = cases.get_case(session, number)
+    answers = {g["key"]: g["answer"] for g in view["gates"] if g["status"] == "answered"}
     return render(templates[code], view=view, case=case, record=view["data"].get("repair_record") or {},
-                  printed=local_text(clock.now(), get_policy()))
+                  printed=local_text(clock.now(), get_policy()), code=code, answers=answers)
 
 
 @router.get("/inbox", response_class=HTMLResponse)
