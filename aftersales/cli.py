@@ -467,5 +467,15 @@ def db_current() -> None:
         typer.echo("none (empty database: run `aftersales db upgrade`)")
 
 
+
+def _add_recall_commands() -> None:
+    from aftersales.recall.cli import units_app
+
+    app.add_typer(units_app, name="units")
+
+
+_add_recall_commands()
+
+
 if __name__ == "__main__":
     app()

@@ -3,6 +3,7 @@
 from models.case import Case, CaseCreate, CaseEvent, CaseEventPublic
 from models.gate import Escalation, Gate, GateToken, GateVote
 from models.notification import MailboxMessage, Notification
+from models.recall import ProductUnit, RecallNotice, RecallUnit
 
 __all__ = [
     "Case",
@@ -15,4 +16,7 @@ __all__ = [
     "GateVote",
     "MailboxMessage",
     "Notification",
+    "ProductUnit",
+    "RecallNotice",
+    "RecallUnit",
 ]
