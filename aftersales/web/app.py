@@ -51,6 +51,9 @@ def create_app() -> FastAPI:
     app = FastAPI(title="aftersales", version="0.1.0", description="After-sales procedures: gates, cases, operations")
     app.include_router(api.router)
     app.include_router(pages.router)
+    from aftersales.web import recall  # imports this module back: after it is loaded
+
+    app.include_router(recall.router)
     static = get_settings().templates_dir / "web" / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
