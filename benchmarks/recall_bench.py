@@ -72,6 +72,12 @@ def peak_rss_mib(pid: int | None = None) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a child process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def configure(data_dir: Path, smtp_port: int, web_port: int) -> dict[str, str]:
     env = {
         "AFTERSALES_DATA_DIR": str(data_dir),
@@ -163,9 +169,9 @@ def run(args: argparse.Namespace, data_dir: Path, env: dict[str, str], smtp_port
     fanout = get_policy().recall.fanout
     text = RecallText(recall_number=RECALL, recall_class="I", product_model="PT-3000",
                       hazard="The heating element may overheat.", remedy="free repair or exchange")
-    cpu, wall = time.process_time(), time.monotonic()
+    cpu, wall, sink_cpu = time.process_time(), time.monotonic(), cpu_seconds(sink.pid)
     report = send_pending(text)
-    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    wall, cpu, sink_cpu = time.monotonic() - wall, time.process_time() - cpu, cpu_seconds(sink.pid) - sink_cpu
     received = mailbox(sink_db)
     per_address: dict[str, int] = {}
     for rcpt, _text in received:
@@ -173,7 +179,8 @@ def run(args: argparse.Namespace, data_dir: Path, env: dict[str, str], smtp_port
     twice = sum(1 for c in per_address.values() if c > 1)
     print(f"fan-out (batch {fanout.batch_size}, cap {fanout.messages_per_second:g}/s, one SMTP connection per batch):")
     print(f"  sent {report.sent} in {report.batches} batches, {wall:.1f} s wall, {cpu:.1f} s CPU (sender)")
-    print(f"  messages/s: {report.sent / wall:.0f}   CPU ms/message: {1000 * cpu / max(report.sent, 1):.2f}")
+    print(f"  messages/s: {report.sent / wall:.0f}   CPU ms/message: sender {1000 * cpu / max(report.sent, 1):.2f}, "
+          f"SMTP sink {1000 * sink_cpu / max(report.sent, 1):.2f}")
     print(f"  delivered {len(received)} of {outbox.customers} expected, {len(per_address)} distinct, "
           f"{twice} received twice, failed {report.failed}")
 
@@ -211,13 +218,16 @@ def run(args: argparse.Namespace, data_dir: Path, env: dict[str, str], smtp_port
             statuses[code] = statuses.get(code, 0) + 1
         return time.monotonic() - started, statuses
 
+    web_cpu = cpu_seconds(web.pid)
     elapsed, statuses = ack_all()
+    web_cpu = cpu_seconds(web.pid) - web_cpu
     with sqlite3.connect(data_dir / "aftersales.db") as conn:
         recorded = conn.execute("SELECT count(acknowledged_at) FROM recall_notices WHERE recall = ?",
                                 (RECALL,)).fetchone()[0]
         first_times = conn.execute("SELECT group_concat(acknowledged_at) FROM recall_notices").fetchone()[0]
     print(f"acknowledgements: {len(tokens)} links POSTed by {args.clients} clients in {elapsed:.1f} s: "
-          f"{len(tokens) / elapsed:.0f} acks/s, HTTP {statuses}, recorded {recorded} of {outbox.customers}")
+          f"{len(tokens) / elapsed:.0f} acks/s, HTTP {statuses}, recorded {recorded} of {outbox.customers}, "
+          f"web CPU ms/ack {1000 * web_cpu / max(len(tokens), 1):.2f}")
     again, statuses = ack_all()
     with sqlite3.connect(data_dir / "aftersales.db") as conn:
         unchanged = conn.execute("SELECT group_concat(acknowledged_at) FROM recall_notices").fetchone()[0]

@@ -186,6 +186,7 @@ class RecallFanout(BaseModel):
     model_config = ConfigDict(extra="forbid")
     batch_size: int = Field(default=500, ge=1, le=10_000)
     messages_per_second: float = Field(default=400, gt=0)
+    connections: int = Field(default=1, ge=1, le=16)
     max_attempts: int = Field(default=3, ge=1, le=20)
     claim_stale_seconds: int = Field(default=120, ge=0)
     ack_link_days: int = Field(default=90, ge=1)

@@ -1,31 +1,32 @@
-"""Sending a recall's notices from its outbox: claimed in batches, one SMTP connection per batch, rate-bound.
+"""Sending a recall's notices from its outbox: claimed in batches, sent over reused SMTP connections, rate-bound.
 
-Each notice row (one per recall and customer) goes pending → claimed → sending → sent, or failed (retried up
-to `recall.fanout.max_attempts`), and the states are committed so that a sender killed at any instant leaves
-the outbox telling what happened:
+Each notice row (one per recall and customer) goes pending → claimed → sending → sent, or failed (retried up to
+`recall.fanout.max_attempts`), and the states are committed so that a sender killed at any instant leaves the
+outbox telling what happened:
 
-- `claimed` rows were taken by a sender but not yet started: whoever resumes sends them (a claim is dead
-  once older than `recall.fanout.claim_stale_seconds`).
-- `sending` is set, in the same commit that marks the previous row `sent`, just before a message is handed
-  to the SMTP server, and the row becomes `sent` only after the server accepted it (its 250 reply to DATA).
-  So at any instant at most one row per sender is `sending`, and that is the only row whose fate a crash
-  leaves unknown: the server may or may not have accepted it before the process died.
+- `claimed` rows were taken by a sender but not yet started: whoever resumes sends them (a claim is dead once
+  older than `recall.fanout.claim_stale_seconds`).
+- `sending` is set, in the same commit that marks the previous row `sent`, just before a message is handed to
+  the SMTP server, and the row becomes `sent` only after the server accepted it (its 250 reply to DATA). So at
+  any instant at most one row per SMTP connection is `sending` (`recall.fanout.connections` send a batch's rows
+  side by side), and those are the only rows whose fate a crash leaves unknown: the server may or may not have
+  accepted them before the process died.
 
-At that crash window this module chooses **at most once**: a dead sender's `sending` row becomes `uncertain`
-and is not sent again by itself; the ledger and the recall page count it, and an operator who has checked
-the mail server's log releases it (`release_uncertain`, then it is sent once more). A customer told twice of
-a recall is harmless, but the issue demands nobody be notified twice and the window holds one notice per
-crash out of thousands; every other row is exactly once. (Messages carry a Message-ID fixed per recall and
+At that crash window this module chooses **at most once**: a dead sender's `sending` row becomes `uncertain` and
+is not sent again by itself; the ledger and the recall page count it, and an operator who has checked the mail
+server's log releases it (`release_uncertain`, then it is sent once more). A customer told twice of a recall is
+harmless, but the issue demands nobody be notified twice and the window holds one notice per crash and
+connection out of thousands; every other row is exactly once. (Messages carry a Message-ID fixed per recall and
 customer, so a mail system that deduplicates would also absorb a released resend.)
 
-Failures the server reports (a refused recipient, a 4xx/5xx to DATA) mean not accepted: the row is `failed`
-with the error, and is retried. A broken connection while a message was in flight is counted as a failure
-too (the server did not answer 250, so it did not accept the message).
+Failures the server reports (a refused recipient, a 4xx/5xx to DATA) mean not accepted: the row is `failed` with
+the error, and is retried. A broken connection while a message was in flight is counted as a failure too (the
+server did not answer 250, so it did not accept the message).
 
-E-mail goes out over smtplib on one connection per batch when customers are reached through the configured
-SMTP server (no `AFTERSALES_CUSTOMER_APPRISE_URL`): Apprise opens a new connection and TLS context per mail
-(~37 ms of CPU each, benchmarks/README.md), which caps a fan-out near 25 messages/s. Any other customer
-channel goes through Apprise one message at a time (correct, slower).
+E-mail goes out over smtplib, one connection per sender thread reused across the batch, when customers are
+reached through the configured SMTP server (no `AFTERSALES_CUSTOMER_APPRISE_URL`): Apprise opens a new
+connection and TLS context per mail (~37 ms of CPU each, benchmarks/README.md), which caps a fan-out near 25
+messages/s. Any other customer channel goes through Apprise one message at a time (correct, slower).
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ from __future__ import annotations
 import base64
 import logging
 import smtplib
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -234,16 +238,19 @@ class SmtpBatch:
 
 
 class _Pace:
-    """At most `rate` messages per second on average (sleeps when ahead)."""
+    """At most `rate` messages per second on average over all connections (sleeps when ahead)."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
         self.start = time.monotonic()
         self.count = 0
+        self._lock = threading.Lock()
 
     def tick(self) -> None:
-        self.count += 1
-        ahead = self.start + self.count * self.interval - time.monotonic()
+        with self._lock:
+            self.count += 1
+            due = self.start + self.count * self.interval
+        ahead = due - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)
 
@@ -277,8 +284,13 @@ def send_pending(text: RecallText, *, fanout: RecallFanout | None = None, progre
                     rows = rows[:stop_after - report.sent - report.failed]
                 serials = serials_by_customer(conn, recall, [r.customer_ref for r in rows])
                 report.batches += 1
-                with SmtpBatch(settings.smtp_host, settings.smtp_port, settings.mail_from) as smtp:
-                    _send_batch(conn, claim, rows, serials, text, smtp, pace, report, batch_path, key)
+                slices = [rows[i::bound.connections] for i in range(bound.connections)]
+                with ThreadPoolExecutor(bound.connections) as pool:  # one SMTP connection and one DB connection each
+                    send = partial(_send_slice, claim, serials=serials, text=text, pace=pace, batch_path=batch_path,
+                                   key=key)
+                    for done in pool.map(send, [part for part in slices if part]):
+                        report.sent += done[0]
+                        report.failed += done[1]
                 # Rows claimed but cut off by stop_after go back for the next call.
                 conn.execute(update(NOTICES).where(NOTICES.c.claim == claim, NOTICES.c.status == CLAIMED)
                              .values(status=PENDING, claim=None, claimed_at=None))
@@ -299,10 +311,20 @@ def send_pending(text: RecallText, *, fanout: RecallFanout | None = None, progre
     return report
 
 
+def _send_slice(claim: str, rows: list[Any], *, serials: dict[str, list[str]], text: RecallText, pace: _Pace,
+                batch_path: bool, key: str) -> tuple[int, int]:
+    """One sender's share of a batch, on its own SMTP and database connections; (sent, failed)."""
+    settings = get_settings()
+    with get_engine().connect() as conn, SmtpBatch(settings.smtp_host, settings.smtp_port, settings.mail_from) as smtp:
+        _fast_commits(conn)
+        return _send_batch(conn, claim, rows, serials, text, smtp, pace, batch_path, key)
+
+
 def _send_batch(conn: Connection, claim: str, rows: list[Any], serials: dict[str, list[str]], text: RecallText,
-                smtp: SmtpBatch, pace: _Pace, report: FanoutReport, batch_path: bool, key: str) -> None:
+                smtp: SmtpBatch, pace: _Pace, batch_path: bool, key: str) -> tuple[int, int]:
     settings = get_settings()
     base = settings.public_base_url.rstrip("/")
+    sent = failed = 0
     accepted: int | None = None  # the row the server accepted, marked sent in the next commit
     for row in rows:
         _mark(conn, claim, sent=accepted, sending=row.id)
@@ -319,10 +341,11 @@ def _send_batch(conn: Connection, claim: str, rows: list[Any], serials: dict[str
                 apprise_send(settings.customer_apprise_url.format(email=row.email), message)
         except (smtplib.SMTPException, OSError, AftersalesError) as exc:
             _fail(conn, claim, row.id, f"{type(exc).__name__}: {exc}")
-            report.failed += 1
+            failed += 1
             log.warning("recall %s: notice %d not accepted: %s", text.recall_number, row.id, exc)
         else:
             accepted = row.id
-            report.sent += 1
+            sent += 1
         pace.tick()
     _mark(conn, claim, sent=accepted)
+    return sent, failed

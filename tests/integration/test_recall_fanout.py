@@ -172,7 +172,7 @@ import sys
 from aftersales.config.policy import RecallFanout
 from aftersales.recall.fanout import RecallText, send_pending
 send_pending(RecallText("RC-TEST-1", "I", "PT-3000", "hazard", "repair"),
-             fanout=RecallFanout(batch_size=400, messages_per_second=150))
+             fanout=RecallFanout(batch_size=400, messages_per_second=150, connections=2))
 """
 
 
@@ -193,20 +193,20 @@ def test_a_sender_killed_mid_batch_is_resumed_and_nobody_is_notified_twice(setti
         if sender.poll() is None:
             sender.kill()
     before = Counter(n.status for n in notices().values())
-    assert before["claimed"] > 0 and before["sending"] <= 1 and before["sent"] >= 249
+    # Two connections: at most two notices were in the server's hands when the sender died.
+    assert before["claimed"] > 0 and before["sending"] <= 2 and before["sent"] >= 248
 
     assert release_stale("RC-TEST-1", stale_seconds=0) == {"released": before["claimed"],
                                                            "uncertain": before["sending"]}
-    report = send_pending(TEXT, fanout=RecallFanout(batch_size=400, messages_per_second=2000))
+    report = send_pending(TEXT, fanout=RecallFanout(batch_size=400, messages_per_second=2000, connections=3))
     assert report.sent == 1000 - before["sent"] - before["sending"]
     received = Counter(m.rcpt_to for m in mails())
     assert max(received.values()) == 1  # nobody twice
     rows = notices().values()
     assert all(received[n.email or ""] == 1 for n in rows if n.status == "sent")
     uncertain = [n for n in rows if n.status == "uncertain"]
-    assert len(uncertain) == before["sending"] and len(received) >= 999
-    # Released by an operator, an uncertain notice goes out once more (at most one customer may get two).
-    if uncertain:
-        assert release_uncertain("RC-TEST-1") == 1
-        assert send_pending(TEXT).sent == 1
+    assert len(uncertain) == before["sending"] and len(received) >= 1000 - len(uncertain)
+    # Released by an operator, an uncertain notice goes out once more (its customer may get two).
+    assert release_uncertain("RC-TEST-1") == len(uncertain)
+    assert send_pending(TEXT).sent == len(uncertain)
     assert Counter(n.status for n in notices().values()) == {"sent": 1000}
