@@ -63,3 +63,22 @@ def test_units_notices_and_acknowledgements_behave_the_same_on_each_engine(datab
     book = ledger("RC-1")
     assert book.whole.total == 22 and book.whole.counts["acknowledged"] == 2
     assert book.whole.reached("notified") == 22
+
+
+def test_remedies_move_units_to_remedied_and_closed_in_the_ledger_and_on_the_register(database: str) -> None:
+    from aftersales.errors import NotFound
+    from aftersales.recall.remedies import mark_remedy
+
+    write_units(rows(6), source="a.csv")
+    build_outbox("RC-2", UnitSelection(batches=["L1", "L2"]))
+    mark_remedy("RC-2", "SN-0001", "opened", remedy="repair", child_case="RP-20260301-00009")
+    mark_remedy("RC-2", "SN-0002", "remedied", remedy="exchange")
+    mark_remedy("RC-2", "SN-0003", "closed")
+    with pytest.raises(NotFound):
+        mark_remedy("RC-2", "SN-9999", "closed")
+    book = ledger("RC-2")
+    assert book.whole.counts == {"not_notified": 4, "notified": 0, "acknowledged": 0, "remedied": 1, "closed": 1}
+    assert book.by_batch["L1"].counts["closed"] == 1 and book.by_batch["L2"].counts["remedied"] == 1
+    with session_scope() as session:
+        unit = session.exec(select(ProductUnit).where(ProductUnit.serial == "SN-0001")).one()
+    assert (unit.remedy_state, unit.last_case) == ("opened", "RP-20260301-00009")
