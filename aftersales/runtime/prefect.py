@@ -90,6 +90,20 @@ def update_progress(artifact_id: str, progress: float, description: str | None =
     except Exception as exc:  # noqa: BLE001
         raise IntegrationError(f"could not update progress artifact {artifact_id}: {exc}") from exc
 
+
+def latest_progress(key: str) -> float | None:
+    """The progress (0-100) of the newest artifact with this key, None when there is none."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"Prefect API unreachable: {exc}") from exc
+    progress = [a for a in found if a.type == "progress"]
+    return float(progress[-1].data) if progress else None  # type: ignore[arg-type]
+
 # --- recovery of flow runs that died with their process (aftersales.sla.recovery) ------------------------------
 
 # Automations the stack creates on the Prefect server (by name, so creating them again changes nothing).
