@@ -575,5 +575,15 @@ def staff_demo_passwords() -> None:
         typer.echo(f"  ({', '.join(own)} keep the password set with `aftersales staff set-password`)")
 
 
+
+def _add_recall_commands() -> None:
+    from aftersales.recall.cli import units_app
+
+    app.add_typer(units_app, name="units")
+
+
+_add_recall_commands()
+
+
 if __name__ == "__main__":
     app()

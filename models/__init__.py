@@ -4,6 +4,7 @@ from models.access import StaffPassword
 from models.case import Case, CaseCreate, CaseEvent, CaseEventPublic
 from models.gate import Escalation, Gate, GateGroup, GateSeries, GateToken, GateVote
 from models.notification import MailboxMessage, Notification
+from models.recall import ProductUnit, RecallNotice, RecallUnit
 
 __all__ = [
     "Case",
@@ -18,5 +19,8 @@ __all__ = [
     "GateVote",
     "MailboxMessage",
     "Notification",
+    "ProductUnit",
+    "RecallNotice",
+    "RecallUnit",
     "StaffPassword",
 ]

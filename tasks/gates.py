@@ -157,13 +157,15 @@ def open_group(case_id: int, key: str, flow_run_id: str | None, join: list[str],
     return groups.open_group(case_id=case_id, key=key, flow_run_id=flow_run_id, join=join, members=members)
 
 
-@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name="add gate {gate_id} to group {group_id}")
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient,
+      task_run_name="add gate {gate_id} to group {group_id}")
 def add_member(group_id: int, gate_id: int) -> None:
     """Make a gate a member of the group (once)."""
     groups.add_member(group_id, gate_id)
 
 
-@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, task_run_name="check join of group {group_id}")
+@task(retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient,
+      task_run_name="check join of group {group_id}")
 def claim_join(group_id: int) -> bool:
     """Join the group if every required member was answered before the run got here."""
     return groups.claim_join(group_id)

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from aftersales.config.policy import get_policy
 from aftersales.errors import NotFound
 from aftersales.procedures import registry
+from aftersales.recall.units import link_case
 from aftersales.rules.numbering import case_number
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
@@ -59,6 +60,7 @@ def _insert_case(fields: dict[str, Any], data: dict[str, Any], opened: datetime,
         # The date in the number is the company's date, not UTC's (03:00 in Shanghai is still 'yesterday' in UTC).
         local_day = opened.astimezone(ZoneInfo(get_policy().calendar.timezone)).strftime("%Y%m%d")
         case.number = case_number(registry.get(case.procedure).prefix, local_day, case.id)
+        link_case(session, case.serial_number, case.number)  # the unit register follows the cases about a unit
         session.add(
             CaseEvent(
                 case_id=case.id, key="opened", kind="opened", actor=f"channel:{case.channel}",

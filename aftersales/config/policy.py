@@ -193,6 +193,59 @@ class ReturnsPolicy(BaseModel):
         raise ValueError(f"no approval level covers {amount}")
 
 
+RecallClass = Literal["I", "II", "III"]
+
+
+class RecallFanout(BaseModel):
+    """How a recall's notices go out (aftersales.recall.fanout): batch size, rate, tries, claims, link life."""
+
+    model_config = ConfigDict(extra="forbid")
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    messages_per_second: float = Field(default=400, gt=0)
+    connections: int = Field(default=1, ge=1, le=16)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    claim_stale_seconds: int = Field(default=120, ge=0)
+    ack_link_days: int = Field(default=90, ge=1)
+    children_per_pass: int = Field(default=50, ge=1, le=1000)
+
+
+class MarketClock(BaseModel):
+    """A market's regulatory clocks on a recall: customers notified by class, reports to the regulator."""
+
+    model_config = ConfigDict(extra="forbid")
+    regulator: str
+    notify: dict[RecallClass, Duration]
+    # None: at once (the China event report); a Duration: counted from the day the recall starts.
+    report_within: Duration | None = None
+    status_report_every: Duration | None = None
+    cite: str = ""
+
+    @field_validator("notify")
+    @classmethod
+    def _every_class(cls, notify: dict[str, Duration]) -> dict[str, Duration]:
+        missing = [c for c in ("I", "II", "III") if c not in notify]
+        if missing:
+            raise ValueError(f"notify lacks class {', '.join(missing)}")
+        return notify
+
+
+class RecallPolicy(BaseModel):
+    """The recall's figures: its fan-out and the regulatory clocks of every market the company sells in."""
+
+    model_config = ConfigDict(extra="forbid")
+    fanout: RecallFanout = RecallFanout()
+    markets: dict[str, MarketClock] = Field(default_factory=dict)
+
+    def market(self, name: str) -> MarketClock:
+        """A market's clocks; a clear error for a market the policy does not know (decided at recall time)."""
+        try:
+            return self.markets[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"policy has no regulatory clocks for market {name!r} (known: {', '.join(sorted(self.markets))}); "
+                "add it under recall.markets", key=f"recall.markets.{name}") from None
+
+
 class ProcedurePolicy(BaseModel):
     """The section of a procedure that has no typed section of its own here: SLA figures, optional steps and
     whatever settings its flow reads (`policy.section("toy").limit`)."""
@@ -231,6 +284,7 @@ class Policy(BaseModel):
     repair: RepairPolicy
     complaint: ComplaintPolicy | None = None
     returns: ReturnsPolicy | None = None
+    recall: RecallPolicy = RecallPolicy()
     gates: dict[str, GatePolicy]
     notify_on_factory_return: list[str] = Field(default_factory=list)
     access: AccessPolicy = AccessPolicy()

@@ -52,3 +52,35 @@ def verify(key: str, token: str, max_age_seconds: int) -> LinkClaims:
         return LinkClaims(gate_id=int(data["g"]), person_id=str(data["p"]), jti=str(data["j"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise LinkRefused("forged", "This link is not valid.") from exc
+
+
+# --- a recall notice's acknowledgement link (aftersales.recall.acks): same key, its own purpose ----------------
+
+RECALL_ACK_SALT = "aftersales.recall-ack.v1"
+
+
+@dataclass(frozen=True)
+class AckClaims:
+    """What a valid acknowledgement link says: which notice of which recall."""
+
+    notice_id: int
+    recall: str
+
+
+def sign_recall_ack(key: str, claims: AckClaims) -> str:
+    """The token placed in a recall notice; a gate link's token cannot pass for it (another salt), nor back."""
+    return URLSafeTimedSerializer(key, salt=RECALL_ACK_SALT).dumps({"n": claims.notice_id, "r": claims.recall})
+
+
+def verify_recall_ack(key: str, token: str, max_age_seconds: int) -> AckClaims:
+    """Check signature and age; raises LinkRefused('forged'|'expired')."""
+    try:
+        data = URLSafeTimedSerializer(key, salt=RECALL_ACK_SALT).loads(token, max_age=max_age_seconds)
+    except SignatureExpired as exc:
+        raise LinkRefused("expired", "This link has expired.") from exc
+    except BadSignature as exc:
+        raise LinkRefused("forged", "This link is not valid.") from exc
+    try:
+        return AckClaims(notice_id=int(data["n"]), recall=str(data["r"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LinkRefused("forged", "This link is not valid.") from exc

@@ -72,6 +72,43 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
     create_markdown_artifact(markdown=markdown, key=key, description=description)
 
 
+
+def create_progress(key: str, progress: float, description: str) -> str:
+    """A progress artifact (0-100) of the current run, e.g. a recall's fan-out; its id, for update_progress."""
+    from prefect.artifacts import create_progress_artifact
+
+    try:
+        artifact_id = create_progress_artifact(progress=progress, key=key, description=description,
+                                               _sync=True)  # type: ignore[call-arg]
+    except Exception as exc:  # noqa: BLE001 - progress is shown on the recall page too; the caller decides
+        raise IntegrationError(f"could not create progress artifact {key}: {exc}") from exc
+    return str(artifact_id)
+
+
+def update_progress(artifact_id: str, progress: float, description: str | None = None) -> None:
+    """Move a progress artifact made by create_progress."""
+    from prefect.artifacts import update_progress_artifact
+
+    try:
+        update_progress_artifact(artifact_id=UUID(artifact_id), progress=progress, description=description,
+                                 _sync=True)  # type: ignore[call-arg]
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"could not update progress artifact {artifact_id}: {exc}") from exc
+
+
+def latest_progress(key: str) -> float | None:
+    """The progress (0-100) of the newest artifact with this key, None when there is none."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrationError(f"Prefect API unreachable: {exc}") from exc
+    progress = [a for a in found if a.type == "progress"]
+    return float(progress[-1].data) if progress else None  # type: ignore[arg-type]
+
 # --- recovery of flow runs that died with their process (aftersales.sla.recovery) ------------------------------
 
 # Automations the stack creates on the Prefect server (by name, so creating them again changes nothing).

@@ -52,6 +52,9 @@ def create_app() -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(ops.router)
+    from aftersales.web import recall  # imports this module back: after it is loaded
+
+    app.include_router(recall.router)
     auth.install(app)  # sign-in, default-deny gatekeeper, sessions, security headers, trusted hosts
     static = get_settings().templates_dir / "web" / "static"
     if static.is_dir():

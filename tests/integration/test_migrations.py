@@ -36,7 +36,7 @@ from models import CaseCreate, Gate, GateVote
 from models.types import JSONType, UTCDateTime
 from tests.integration.conftest import use_database_of
 
-HEAD = "0010_dispatch"
+HEAD = "0011_recall"
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 TABLES = ("cases", "case_events", "gates", "gate_tokens", "escalations", "notifications", "mailbox")
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = ROOT / "policy.yaml"
 STAFF_FILE = ROOT / "staff.yaml"
 # F0-F2 = seeds 000-002; 003:/004: = seeds 003-004 as cited in spec/seed-rules-003-004.md.
-SOURCE_MARKERS = ("F0:", "F1:", "F2:", "003:", "004:", "PRODUCT.md", "[CHOICE]", "§")
+SOURCE_MARKERS = ("F0:", "F1:", "F2:", "003:", "004:", "PRODUCT.md", "[CHOICE]", "§", "regulations.md")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,67 @@
+"""Recall pages: a customer acknowledges a notice from its link; staff read the recall's ledger (HTML, CSV)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from aftersales.errors import NotFound
+from aftersales.gates.tokens import LinkRefused
+from aftersales.recall import acks
+from aftersales.recall.ledger import ledger, ledger_csv
+from aftersales.rules.recall import STATES
+from aftersales.web.app import _accepted_language
+from aftersales.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+RecallNumber = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+REFUSED = {"forged": 403, "expired": 410}
+
+
+def _lang(request: Request) -> str:
+    return _accepted_language(request.headers.get("accept-language", ""))
+
+
+@router.get("/recall/ack", response_class=HTMLResponse)
+def ack_page(request: Request, t: str = "") -> HTMLResponse:
+    """The link in a recall notice: a button that acknowledges (a GET changes nothing: mail scanners open links)."""
+    lang = _lang(request)
+    try:
+        claims = acks.read_link(t)
+    except LinkRefused as exc:
+        return render("refused.html", REFUSED.get(exc.reason, 403), reason=exc.reason, message=str(exc), lang=lang)
+    return render("recall_ack.html", lang=lang, recall=claims.recall, token=t, done=None)
+
+
+@router.post("/recall/ack", response_class=HTMLResponse)
+def ack(request: Request, t: Annotated[str, Form(max_length=2000)] = "") -> HTMLResponse:
+    """Record the acknowledgement: one row update; the recall flow counts them, nothing is resumed."""
+    lang = _lang(request)
+    try:
+        done = acks.acknowledge(t)
+    except LinkRefused as exc:
+        return render("refused.html", REFUSED.get(exc.reason, 403), reason=exc.reason, message=str(exc), lang=lang)
+    except NotFound as exc:
+        return render("refused.html", 404, reason="not_found", message=str(exc), lang=lang)
+    return render("recall_ack.html", lang=lang, recall=done.recall, token="", done=done)
+
+
+@router.get("/recalls/{recall}", response_class=HTMLResponse)
+def recall_page(request: Request, recall: RecallNumber) -> HTMLResponse:
+    """The recall's ledger: units by state and batch, completion, notices in trouble."""
+    book = ledger(recall)
+    if not book.whole.total and not book.outbox:
+        raise NotFound(f"no recall {recall!r}")
+    return render("recall.html", lang=_lang(request), book=book, states=STATES)
+
+
+@router.get("/recalls/{recall}/ledger.csv")
+def recall_csv(recall: RecallNumber) -> Response:
+    """The ledger as CSV (one line per batch and one for the whole recall)."""
+    book = ledger(recall)
+    if not book.whole.total:
+        raise NotFound(f"no recall {recall!r}")
+    return Response(ledger_csv(book), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="recall-{recall}-ledger.csv"'})
