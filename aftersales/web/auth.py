@@ -45,7 +45,8 @@ router = APIRouter(include_in_schema=False)
 
 SESSION_COOKIE = "aftersales_session"
 # Open without sign-in: a gate link carries its own credential (the signed token); health for monitors.
-PUBLIC_PATHS = frozenset({"/healthz", "/signin", "/signin/oidc", "/signin/oidc/callback", "/signout"})
+# A recall acknowledgement link, likewise, is its own credential (aftersales.recall.acks).
+PUBLIC_PATHS = frozenset({"/healthz", "/signin", "/signin/oidc", "/signin/oidc/callback", "/signout", "/recall/ack"})
 PUBLIC_PREFIXES = ("/gates/", "/static/")
 KEY_ROUTES = ("POST /api/cases", "GET /api/cases/")  # everything an intake key may do
 SIGNIN_ATTEMPTS_PER_MINUTE = 10

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from aftersales.cases import dashboard as board
 from aftersales.config.policy import get_policy
-from aftersales.config.staff import CUSTOMER, get_staff
+from aftersales.config.staff import CUSTOMER, Person, get_staff
 from aftersales.errors import NotFound, RuleViolation
 from aftersales.gates import handover
 from aftersales.messaging.labels import label
@@ -26,11 +26,12 @@ from aftersales.procedures.registry import procedures
 from aftersales.runtime import clock
 from aftersales.sla.deadlines import local_text
 from aftersales.sla.recovery import attention_cases
+from aftersales.web.auth import operations_staff
 from aftersales.web.forms import form_fields, invalid_fields, read_form
 from aftersales.web.pages import render
 from models.inputs import GATE_INPUTS
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(operations_staff)])
 DatabaseId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)]
 MAX_DAYS = 366 * 5  # the longest period or look-back a page accepts
 ESCALATIONS_SHOWN = 50  # the newest; the case pages have them all
@@ -218,10 +219,9 @@ def bar_chart(bars: list[tuple[str, board.Rate]], title: str) -> Markup:
 # --- acting on a waiting step (operations roles only) -------------------------------------------------------------
 
 
-def operator(acted_by: str = Form("")) -> str:
-    """Who acts (a staff id): today the one the form names; sign-in replaces this dependency with the signed-in
-    person (and the form's "acted_by" field goes)."""
-    return acted_by.strip()
+def operator(person: Person = Depends(operations_staff)) -> str:
+    """Who acts: the signed-in operations person (their staff id is what the history records)."""
+    return person.id
 
 
 Operator = Annotated[str, Depends(operator)]
@@ -262,7 +262,7 @@ def act_page(number: str, gate_id: DatabaseId) -> HTMLResponse:
 def reassign(number: str, gate_id: DatabaseId, actor: Operator, person: str = Form(""),
              reason: str = Form("")) -> HTMLResponse:
     """Hand a waiting step to another person, with a recorded reason; the new holder gets a fresh link."""
-    values = {"person": person, "reason": reason, "acted_by": actor}
+    values = {"person": person, "reason": reason}
     try:
         done = handover.reassign(number, gate_id, person.strip(), reason, actor=actor)
     except NotFound as exc:
@@ -280,7 +280,7 @@ def reassign(number: str, gate_id: DatabaseId, actor: Operator, person: str = Fo
 async def answer(number: str, gate_id: DatabaseId, request: Request, actor: Operator) -> HTMLResponse:
     """Answer a waiting step on its holder's behalf, with a recorded reason; resumes the flow like a link."""
     form = {k: str(v) for k, v in (await request.form()).items()}
-    meta = {k: form.pop(k, "") for k in ("for_person", "reason", "acted_by")}
+    meta = {k: form.pop(k, "") for k in ("for_person", "reason")}
     values = {**form, **meta}
     try:
         gate, _ = handover.waiting_gate(number, gate_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aftersales.errors import NotFound
@@ -13,6 +13,7 @@ from aftersales.recall import acks
 from aftersales.recall.ledger import ledger, ledger_csv
 from aftersales.rules.recall import STATES
 from aftersales.web.app import _accepted_language
+from aftersales.web.auth import operations_staff
 from aftersales.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -48,7 +49,7 @@ def ack(request: Request, t: Annotated[str, Form(max_length=2000)] = "") -> HTML
     return render("recall_ack.html", lang=lang, recall=done.recall, token="", done=done)
 
 
-@router.get("/recalls/{recall}", response_class=HTMLResponse)
+@router.get("/recalls/{recall}", response_class=HTMLResponse, dependencies=[Depends(operations_staff)])
 def recall_page(request: Request, recall: RecallNumber) -> HTMLResponse:
     """The recall's ledger: units by state and batch, completion, notices in trouble."""
     book = ledger(recall)
@@ -57,7 +58,7 @@ def recall_page(request: Request, recall: RecallNumber) -> HTMLResponse:
     return render("recall.html", lang=_lang(request), book=book, states=STATES)
 
 
-@router.get("/recalls/{recall}/ledger.csv")
+@router.get("/recalls/{recall}/ledger.csv", dependencies=[Depends(operations_staff)])
 def recall_csv(recall: RecallNumber) -> Response:
     """The ledger as CSV (one line per batch and one for the whole recall)."""
     book = ledger(recall)

@@ -14,7 +14,7 @@ from sqlmodel import col
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.stack import Stack
 from models import Gate
-from tests.browser.conftest import CHROMIUM
+from tests.browser.conftest import CHROMIUM, sign_in
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 
@@ -25,12 +25,6 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
-
-
-def ops_page(page: Page, url: str) -> None:
-    """Open an operations page (sign-in goes here once it exists)."""
-    response = page.goto(url)
-    assert response is not None and response.status == 200, response.status if response else None
 
 
 def test_operations_filter_late_steps_open_a_case_and_reassign_its_step(stack_env: Stack, driver: Driver, page: Page,
@@ -44,7 +38,8 @@ def test_operations_filter_late_steps_open_a_case_and_reassign_its_step(stack_en
         session.execute(update(Gate).where(col(Gate.id) == gate["id"])
                         .values(deadline_at=datetime.now(UTC) - timedelta(hours=1)))
 
-    ops_page(page, f"{web_url}/ops")
+    sign_in(page, web_url, "chen.jing")  # the supervisor (policy.yaml access.operations), through the sign-in page
+    page.wait_for_url("**/ops")
     expect(page.locator(f"tr[data-gate='{gate['id']}']")).to_be_visible()
     page.locator("input[name=late]").check()
     with page.expect_navigation():
@@ -66,7 +61,6 @@ def test_operations_filter_late_steps_open_a_case_and_reassign_its_step(stack_en
 
     page.locator("#reassign-person").select_option("zhang.wei")
     page.locator("#reassign-reason").fill("李娜今天休假 on leave today")
-    page.locator("#reassign-acted-by").select_option("chen.jing")
     with page.expect_navigation() as navigation:
         page.get_by_role("button", name="转交 Reassign").click()
     assert navigation.value is not None and navigation.value.status == 200

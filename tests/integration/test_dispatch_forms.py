@@ -12,6 +12,7 @@ from aftersales.config.settings import Settings
 from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case, Gate
+from tests.signin import sign_in
 
 NUMBER = "DS-20261201-00001"
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -20,6 +21,7 @@ NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app()) as test_client:
+        sign_in(test_client)
         yield test_client
 
 

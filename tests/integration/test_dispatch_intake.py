@@ -14,6 +14,7 @@ from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case
 from tests.integration.conftest import REPAIR_CASE
+from tests.signin import sign_in
 
 ABROAD = {"overseas": True, "country": "DE", "timezone": "Europe/Berlin", "site": "Werk 2, Stuttgart",
           "materials": [{"name": "Hydraulic oil", "quantity": 20, "source": "customer", "ready_by": "2026-12-03"}]}
@@ -22,6 +23,7 @@ ABROAD = {"overseas": True, "country": "DE", "timezone": "Europe/Berlin", "site"
 @pytest.fixture
 def client(settings: Settings, no_prefect: str) -> Iterator[TestClient]:
     with TestClient(create_app()) as test_client:
+        sign_in(test_client)
         yield test_client
 
 

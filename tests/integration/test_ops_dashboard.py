@@ -21,6 +21,7 @@ from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.web.app import create_app
 from models import Case, CaseEvent, Escalation, Gate, GateToken, MailboxMessage, Notification
+from tests.signin import sign_in
 
 # Wednesday 2025-06-11 10:00 in Shanghai (02:00 UTC): a working day; due soon = before 14:00 (4 working hours).
 NOW = datetime(2025, 6, 11, 2, 0, tzinfo=UTC)
@@ -35,8 +36,9 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
 
 @pytest.fixture
 def ops_client(settings: Settings, frozen: datetime) -> Iterator[TestClient]:
-    """The app as operations staff use it (sign-in will be added here, in one place)."""
+    """The app as operations staff use it: signed in as the supervisor (chen.jing, tests/signin.py)."""
     with TestClient(create_app()) as client:
+        sign_in(client)
         yield client
 
 
@@ -297,7 +299,7 @@ def test_reassigning_records_the_reason_changes_the_holder_and_sends_a_fresh_lin
     earlier_link = issue_link(gate_id, "li.na", now=NOW)
     with MailSink():
         answer = ops_client.post(f"/cases/RP-1/gates/{gate_id}/reassign",
-                                 data={"person": "zhang.wei", "reason": "李娜休假 on leave", "acted_by": "chen.jing"})
+                                 data={"person": "zhang.wei", "reason": "李娜休假 on leave"})
     assert answer.status_code == 200, answer.text
     assert "Handed to 张伟 (zhang.wei)" in answer.text
     assert gate(gate_id).assignee_person == "zhang.wei" and gate(gate_id).status == "waiting"
@@ -328,10 +330,9 @@ def snapshot(gate_id: int) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize(("form", "status", "message"), [
-    ({"person": "zhang.wei", "reason": "   ", "acted_by": "chen.jing"}, 422, "a reason is required"),
-    ({"person": "nobody", "reason": "why", "acted_by": "chen.jing"}, 422, "no person &#39;nobody&#39;"),
-    ({"person": "zhang.wei", "reason": "why", "acted_by": ""}, 422, "no person &#39;&#39;"),
-    ({"person": "li.na", "reason": "why", "acted_by": "chen.jing"}, 422, "already holds this step"),
+    ({"person": "zhang.wei", "reason": "   "}, 422, "a reason is required"),
+    ({"person": "nobody", "reason": "why"}, 422, "no person &#39;nobody&#39;"),
+    ({"person": "li.na", "reason": "why"}, 422, "already holds this step"),
 ])
 def test_reassigning_without_a_reason_to_an_unknown_person_changes_nothing(
         ops_client: TestClient, form: dict[str, str], status: int, message: str) -> None:
@@ -347,10 +348,10 @@ def test_an_answered_step_cannot_be_reassigned_or_answered_again(ops_client: Tes
     gate_id = make_gate(case_id, deadline=NOW, status="answered", answered=NOW)
     before = snapshot(gate_id)
     moved = ops_client.post(f"/cases/RP-5/gates/{gate_id}/reassign",
-                            data={"person": "zhang.wei", "reason": "why", "acted_by": "chen.jing"})
+                            data={"person": "zhang.wei", "reason": "why"})
     assert moved.status_code == 409 and "answered, not waiting" in moved.text
     again = ops_client.post(f"/cases/RP-5/gates/{gate_id}/answer",
-                            data={"for_person": "li.na", "reason": "why", "acted_by": "chen.jing"})
+                            data={"for_person": "li.na", "reason": "why"})
     assert again.status_code == 409 and "answered, not waiting" in again.text
     assert snapshot(gate_id) == before
     assert ops_client.post(f"/cases/RP-404/gates/{gate_id}/reassign", data={}).status_code == 404
@@ -367,8 +368,7 @@ def test_answering_on_behalf_records_who_acted_for_whom_and_why(ops_client: Test
     page = ops_client.get(f"/cases/RP-1/gates/{gate_id}/act")
     assert page.status_code == 200 and 'name="for_person"' in page.text and 'name="complexity"' in page.text
     answer = ops_client.post(f"/cases/RP-1/gates/{gate_id}/answer",
-                             data={**TRIAGE, "for_person": "li.na", "reason": "answered by phone",
-                                   "acted_by": "chen.jing"})
+                             data={**TRIAGE, "for_person": "li.na", "reason": "answered by phone"})
     assert answer.status_code == 200, answer.text
     done = gate(gate_id)
     assert done.status == "answered" and done.answered_via == "on_behalf" and done.answered_person == "li.na"
@@ -382,11 +382,11 @@ def test_answering_on_behalf_records_who_acted_for_whom_and_why(ops_client: Test
 
 
 @pytest.mark.parametrize(("form", "status", "message"), [
-    ({**TRIAGE, "for_person": "li.na", "reason": "", "acted_by": "chen.jing"}, 422, "a reason is required"),
-    ({**TRIAGE, "for_person": "ghost", "reason": "why", "acted_by": "chen.jing"}, 422, "no person &#39;ghost&#39;"),
-    ({**TRIAGE, "for_person": "zhang.wei", "reason": "why", "acted_by": "chen.jing"}, 422,
+    ({**TRIAGE, "for_person": "li.na", "reason": ""}, 422, "a reason is required"),
+    ({**TRIAGE, "for_person": "ghost", "reason": "why"}, 422, "no person &#39;ghost&#39;"),
+    ({**TRIAGE, "for_person": "zhang.wei", "reason": "why"}, 422,
      "does not hold this step"),
-    ({**TRIAGE, "complexity": "galactic", "for_person": "li.na", "reason": "why", "acted_by": "chen.jing"}, 422,
+    ({**TRIAGE, "complexity": "galactic", "for_person": "li.na", "reason": "why"}, 422,
      "The answer has errors"),
 ])
 def test_answering_on_behalf_refuses_bad_input_and_changes_nothing(

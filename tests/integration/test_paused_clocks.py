@@ -25,6 +25,7 @@ from aftersales.web.app import create_app
 from models import Case, CaseCreate, Gate
 from models.complaint import ComplaintDetails
 from tests.integration.conftest import REPAIR_CASE
+from tests.signin import sign_in
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -82,6 +83,7 @@ def test_the_repair_resolution_clock_stands_still_while_the_customer_decides_the
         assert datetime.fromisoformat(paused["paused_since"]) == at(11, 25, 10)
         assert paused["remaining_seconds"] == 16.5 * 3600
         with TestClient(create_app()) as client:
+            sign_in(client)
             page = client.get(f"/cases/{case.number}").text
         assert 'id="clock-resolution"' in page and "已暂停 paused" in page and "2026-11-25 10:00" in page
         assert "16.5 h" in page
