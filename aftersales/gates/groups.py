@@ -23,7 +23,6 @@ from the Prefect UI before the join holds checks again and waits on the group's 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -33,10 +32,9 @@ from sqlmodel import col, select
 
 from aftersales.cases.store import record_event
 from aftersales.errors import IntegrationError, NotFound, RuleViolation
-from aftersales.gates.resume import pause_key
+from aftersales.gates.resume import pause_key, resume_wait_once
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
-from aftersales.runtime.prefect import FINAL_STATES, flow_run_state, resume_run
 from models import Case, Gate, GateGroup
 
 log = logging.getLogger("aftersales.gates.groups")
@@ -157,39 +155,10 @@ def resume_group(group_id: int, *, wait_seconds: float = 0.0) -> bool:
     a run paused elsewhere or finished has read the join from the database itself.
     """
     with session_scope() as session:
-        group = session.get(GateGroup, group_id)
-        if group is None or group.status != "joined" or group.resumed_at is not None:
-            return False
-    if not group.flow_run_id:
-        _mark_group_resumed(group_id)
-        return False
-    prefix = group_pause_key(group.key) + "-"
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        state_type, key = flow_run_state(group.flow_run_id)
-        if state_type == "PAUSED" and key is not None and key.startswith(prefix):
-            break
-        if state_type == "PAUSED" or state_type in FINAL_STATES:
-            _mark_group_resumed(group_id)
-            return False
-        if time.monotonic() >= deadline or _resumed_already(group_id):  # e.g. a simultaneous answer resumed it
-            return False
-        time.sleep(0.5)
-    resume_run(group.flow_run_id, {"group": group.key})
-    _mark_group_resumed(group_id)
-    return True
-
-
-def _resumed_already(group_id: int) -> bool:
-    with session_scope() as session:
         row = session.get(GateGroup, group_id)
-        return row is None or row.resumed_at is not None
-
-
-def _mark_group_resumed(group_id: int) -> None:
-    with session_scope() as session:
-        session.execute(update(GateGroup).where(col(GateGroup.id) == group_id, col(GateGroup.resumed_at).is_(None))
-                        .values(resumed_at=clock.now()))
+        key = row.key if row is not None else ""
+    return resume_wait_once(GateGroup, group_id, "joined", group_pause_key(key), {"group": key},
+                            wait_seconds=wait_seconds)
 
 
 def retry_groups(now: datetime | None = None) -> list[int]:

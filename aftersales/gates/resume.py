@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import TypeVar
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -13,9 +14,10 @@ from aftersales.errors import IntegrationError
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.prefect import FINAL_STATES, flow_run_state, resume_run
-from models import Case, Gate
+from models import Case, Gate, GateGroup, GateSeries
 
 log = logging.getLogger("aftersales.gates.resume")
+Waited = TypeVar("Waited", GateGroup, GateSeries)  # what a run can wait on besides one gate
 
 
 def pause_key(gate_key: str) -> str:
@@ -103,3 +105,47 @@ def retry_resumes() -> list[int]:
         except IntegrationError as exc:
             log.warning("resume of gate %s still failing: %s", gate.id, exc)
     return resumed
+
+
+def resume_wait_once(model: type[Waited], row_id: int, done_status: str, prefix: str,
+                     payload: dict[str, str], *, wait_seconds: float = 0.0) -> bool:
+    """Resume the run waiting on a group or a series (pause keys '<prefix>-<n>') once it is `done_status`, once;
+    True when this call resumed it.
+
+    Like a gate's resume: a run not yet suspended is waited for up to `wait_seconds` (the sweep retries later);
+    a run paused elsewhere or finished has read the outcome from the database itself.
+    """
+    with session_scope() as session:
+        row = session.get(model, row_id)
+        if row is None or row.status != done_status or row.resumed_at is not None:
+            return False
+        flow_run_id = row.flow_run_id
+    if not flow_run_id:
+        _mark_wait_resumed(model, row_id)
+        return False
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        state_type, key = flow_run_state(flow_run_id)
+        if state_type == "PAUSED" and key is not None and key.startswith(prefix + "-"):
+            break
+        if state_type == "PAUSED" or state_type in FINAL_STATES:
+            _mark_wait_resumed(model, row_id)
+            return False
+        if time.monotonic() >= deadline or _wait_resumed_already(model, row_id):  # a simultaneous answer did it
+            return False
+        time.sleep(0.5)
+    resume_run(flow_run_id, payload)
+    _mark_wait_resumed(model, row_id)
+    return True
+
+
+def _wait_resumed_already(model: type[Waited], row_id: int) -> bool:
+    with session_scope() as session:
+        row = session.get(model, row_id)
+        return row is None or row.resumed_at is not None
+
+
+def _mark_wait_resumed(model: type[Waited], row_id: int) -> None:
+    with session_scope() as session:
+        session.execute(update(model).where(col(model.id) == row_id, col(model.resumed_at).is_(None))
+                        .values(resumed_at=clock.now()))

@@ -13,7 +13,6 @@ open are ended and the flow reads every report (`reports`).
 from __future__ import annotations
 
 import logging
-import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,10 +22,9 @@ from sqlmodel import col, select
 from aftersales.cases.store import record_event
 from aftersales.config.policy import get_policy
 from aftersales.errors import IntegrationError, NotFound, RuleViolation
-from aftersales.gates.resume import pause_key
+from aftersales.gates.resume import pause_key, resume_wait_once
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
-from aftersales.runtime.prefect import FINAL_STATES, flow_run_state, resume_run
 from aftersales.sla.calendar import BusinessCalendar
 from aftersales.sla.deadlines import calendar_for, gate_due_at
 from aftersales.sla.destination import destination_calendar
@@ -202,40 +200,10 @@ def is_ended(series_id: int) -> bool:
 def resume_series(series_id: int, *, wait_seconds: float = 0.0) -> bool:
     """Resume the run waiting on an ended series, once; True when this call resumed it."""
     with session_scope() as session:
-        series = session.get(GateSeries, series_id)
-        if series is None or series.status != "ended" or series.resumed_at is not None:
-            return False
-    if not series.flow_run_id:
-        _mark_series_resumed(series_id)
-        return False
-    prefix = series_pause_key(series.key) + "-"
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        state_type, key = flow_run_state(series.flow_run_id)
-        if state_type == "PAUSED" and key is not None and key.startswith(prefix):
-            break
-        if state_type == "PAUSED" or state_type in FINAL_STATES:
-            _mark_series_resumed(series_id)
-            return False
-        if time.monotonic() >= deadline or _resumed_already(series_id):  # e.g. a simultaneous answer resumed it
-            return False
-        time.sleep(0.5)
-    resume_run(series.flow_run_id, {"series": series.key})
-    _mark_series_resumed(series_id)
-    return True
-
-
-def _resumed_already(series_id: int) -> bool:
-    with session_scope() as session:
         row = session.get(GateSeries, series_id)
-        return row is None or row.resumed_at is not None
-
-
-def _mark_series_resumed(series_id: int) -> None:
-    with session_scope() as session:
-        session.execute(update(GateSeries).where(col(GateSeries.id) == series_id,
-                                                 col(GateSeries.resumed_at).is_(None))
-                        .values(resumed_at=clock.now()))
+        key = row.key if row is not None else ""
+    return resume_wait_once(GateSeries, series_id, "ended", series_pause_key(key), {"series": key},
+                            wait_seconds=wait_seconds)
 
 
 def retry_series() -> list[int]:

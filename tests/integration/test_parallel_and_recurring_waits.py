@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from aftersales.config.settings import get_settings
 from aftersales.errors import RuleViolation
-from aftersales.gates import groups, lifecycle, links, series
+from aftersales.gates import groups, lifecycle, links, resume, series
 from aftersales.messaging.mailsink import MailSink
 from aftersales.runtime.db import create_schema, session_scope
 from aftersales.sla.sweep import sweep
@@ -68,9 +68,8 @@ def mail(database: str) -> Iterator[MailSink]:
 @pytest.fixture
 def prefect(monkeypatch: pytest.MonkeyPatch) -> Prefect:
     fake = Prefect()
-    for module in (groups, series):
-        monkeypatch.setattr(module, "flow_run_state", fake.flow_run_state)
-        monkeypatch.setattr(module, "resume_run", fake.resume_run)
+    monkeypatch.setattr(resume, "flow_run_state", fake.flow_run_state)  # groups and series resume through it
+    monkeypatch.setattr(resume, "resume_run", fake.resume_run)
     return fake
 
 
