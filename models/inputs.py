@@ -9,6 +9,9 @@ from prefect.input import RunInput
 from pydantic import Field, model_validator
 
 GATE_INPUTS: dict[str, type[GateInput]] = {}
+# A field a person's data may be typed into (a customer's signature): it stays in the project's database.
+PERSONAL: dict[str, Any] = {"personal": True}
+KEPT_OUT = "—"  # what Prefect is given instead (the flow reads the recorded answer from the database)
 
 
 class GateInput(RunInput):
@@ -21,6 +24,17 @@ class GateInput(RunInput):
         super().__pydantic_init_subclass__(**kwargs)
         # with_initial_data() makes subclasses of the same name: keep the original class.
         GATE_INPUTS.setdefault(cls.__name__, cls)
+
+
+def for_prefect(model: type[GateInput], answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer as the resumed run's input, which Prefect keeps: free text and fields marked PERSONAL are left
+    out (000:69, 004:103), decisions and figures stay so the run page says what was decided."""
+    safe = dict(answer)
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if name in safe and (extra.get("personal") or name == "comment"):
+            safe[name] = "" if name == "comment" else KEPT_OUT
+    return safe
 
 
 class JoinedInput(RunInput):
@@ -77,7 +91,8 @@ class QuoteConfirmationInput(GateInput):
     """The customer confirms the plan and fee, signing the repair agreement (F1:132(4), F2:428)."""
 
     accept: bool = Field(description="I accept the repair plan and fee")
-    signature_name: str = Field(min_length=1, max_length=120, description="Your name (signature)")
+    signature_name: str = Field(min_length=1, max_length=120, description="Your name (signature)",
+                                json_schema_extra=PERSONAL)
 
 
 class WarehouseReceiptInput(GateInput):
@@ -126,7 +141,8 @@ class AcceptanceInput(GateInput):
     """The customer confirms the fault is solved and signs (F1:16, F2:282 维修确认单)."""
 
     accepted: bool = Field(description="The fault is solved, I accept")
-    signature_name: str = Field(min_length=1, max_length=120, description="Your name (signature)")
+    signature_name: str = Field(min_length=1, max_length=120, description="Your name (signature)",
+                                json_schema_extra=PERSONAL)
 
 
 class SurveyInput(GateInput):

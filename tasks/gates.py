@@ -117,7 +117,10 @@ def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: l
         key=pause_key(key),
         timeout=None,
     )
-    record_flow_answer(gate_id, answer.model_dump(mode="json"))
+    recorded = gates.recorded_answer(gate_id)  # answered from a link: the run input carries only the decision
+    if recorded is not None:
+        return model.model_validate(recorded)
+    record_flow_answer(gate_id, answer.model_dump(mode="json"))  # answered in the Prefect UI
     return model.model_validate(answer.model_dump())
 
 

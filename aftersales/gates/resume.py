@@ -15,6 +15,7 @@ from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.prefect import FINAL_STATES, flow_run_state, resume_run
 from models import Case, Gate, GateGroup, GateSeries
+from models.inputs import GATE_INPUTS, for_prefect
 
 log = logging.getLogger("aftersales.gates.resume")
 Waited = TypeVar("Waited", GateGroup, GateSeries)  # what a run can wait on besides one gate
@@ -59,7 +60,9 @@ def resume_gate(gate_id: int, *, wait_seconds: float = 0.0) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.5)
-    resume_run(gate.flow_run_id, gate.answer)
+    # Prefect keeps a run's input: it gets the decision, not what a person typed (the flow reads the database).
+    model = GATE_INPUTS.get(gate.input_model)
+    resume_run(gate.flow_run_id, for_prefect(model, gate.answer or {}) if model else gate.answer)
     mark_resumed(gate_id)
     return True
 
