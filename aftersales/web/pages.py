@@ -202,9 +202,13 @@ def case_retry(number: str) -> HTMLResponse:
 
 
 @router.get("/cases/{number}/forms/{code}", response_class=HTMLResponse)
-def printable_form(number: str, code: str) -> HTMLResponse:
-    """Printable 返修申请单 FORM-MA-076 / 返修品维修记录表 FORM-MA-077 filled from the case."""
-    templates = {"FORM-MA-076": "form_ma_076.html", "FORM-MA-077": "form_ma_077.html"}
+def printable_form(number: str, code: str, lang: str = "zh") -> HTMLResponse:
+    """Printable 返修申请单 FORM-MA-076 / 返修品维修记录表 FORM-MA-077 filled from the case, and a recall's
+    reports (RECALL-EVENT, RECALL-ASSESSMENT, RECALL-PLAN, RECALL-CLOSE; ?lang=en for English)."""
+    from aftersales.recall.forms import RECALL_FORMS, form_context
+
+    templates = {"FORM-MA-076": "form_ma_076.html", "FORM-MA-077": "form_ma_077.html",
+                 **dict.fromkeys(RECALL_FORMS, "recall_report.html")}
     if code not in templates:
         return render("refused.html", 404, reason="not_found", message=f"No form {code}.", lang="en")
     try:
@@ -213,8 +217,12 @@ def printable_form(number: str, code: str) -> HTMLResponse:
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
     with session_scope() as session:
         case = cases.get_case(session, number)
+    printed = local_text(clock.now(), get_policy())
+    if code in RECALL_FORMS:
+        return render(templates[code], view=view, case=case, printed=printed,
+                      **form_context(code, view, "en" if lang == "en" else "zh"))
     return render(templates[code], view=view, case=case, record=view["data"].get("repair_record") or {},
-                  printed=local_text(clock.now(), get_policy()))
+                  printed=printed)
 
 
 @router.get("/inbox", response_class=HTMLResponse)
