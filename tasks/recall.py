@@ -34,7 +34,7 @@ def find_affected(number: str, selection: dict[str, Any]) -> dict[str, int]:
 
 @task(**RETRY)  # type: ignore[call-overload]
 def send_notices(number: str, recall_class: str, product_model: str, hazard: str, remedy: str) -> dict[str, Any]:
-    """The notification fan-out in batches (flows/recall_notices.py's work, inside this run); a rerun after a
+    """The notification fan-out in batches, inside the recall's run; a rerun after a
     crash hands the dead sender's claims back first, so nobody is notified twice."""
     release_stale(number)
     text = RecallText(recall_number=number, recall_class=recall_class, product_model=product_model, hazard=hazard,
