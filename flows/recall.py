@@ -106,7 +106,7 @@ def recall(ref: CaseRef) -> str:
                 f"customers ({affected['without_address']} without an e-mail address)")
     set_case(number, status="notifying")
     sent = send_notices(number, decision.recall_class, case.product_model, facts.hazard, plan.remedy)
-    in_time = sent["finished_at"] <= clocks["notify_by"]
+    in_time = datetime.fromisoformat(sent["finished_at"]) <= datetime.fromisoformat(clocks["notify_by"])
     record_step(case.id, "notified", "notice",
                 f"{sent['outbox'].get('sent', 0)} customers notified in {sent['batches']} batches "
                 f"({'within' if in_time else 'AFTER'} the class {decision.recall_class} limit); "

@@ -68,3 +68,12 @@ def closing_report(number: str, answer: dict[str, Any]) -> dict[str, Any]:
     report = recall_case.closing_report(number, answer, clock.now())
     cases.update_case(number, data={"closing_report": report})
     return report
+
+
+@task(**RETRY)  # type: ignore[call-overload]
+def report_quality_safety(number: str, hazard: str, selection: dict[str, Any], manufacturer: str = "") -> str:
+    """Any procedure's step that finds a quality-safety problem reports it at once (F1:200): the recall linked to
+    this case opens (once) and starts; its number."""
+    child = recall_case.report_quality_safety(number, hazard, selection, manufacturer)
+    assert child.number is not None
+    return child.number
