@@ -35,7 +35,7 @@ from models.inputs import (
 )
 from models.recall_case import RecallFacts
 from models.requests import CaseRef
-from tasks.gates import ask, tell_at_once
+from tasks.gates import ask, raise_gate
 from tasks.recall import closing_report, find_affected, open_unit_cases, send_notices, set_ack_wait, start_clocks
 from tasks.records import attach_flow_run, close_case, load_case, notify_roles, record_step, set_case
 
@@ -93,8 +93,12 @@ def recall(ref: CaseRef) -> str:
     set_case(number, status="recall_decided")
 
     plan = _approved_plan(case, investigation.findings)
-    tell_at_once(case, [("regulator_reports", "recall.regulator_reports", RegulatorSubmissionInput,
-                         recall_summary(case, forms=", ".join(f"/cases/{number}/forms/{f}" for f in REPORT_FORMS)))])
+    # Asked now, read after the fan-out: quality prints and submits while customers are being notified; the
+    # gate's deadline is the market's report clock (CN: at once), so the sweep escalates it on that clock.
+    report_by = datetime.fromisoformat(clocks["report_by"])
+    forms = ", ".join(f"/cases/{number}/forms/{f}" for f in REPORT_FORMS)
+    raise_gate(case, "regulator_reports", "recall.regulator_reports", RegulatorSubmissionInput,
+               recall_summary(case, forms=forms), deadline_at=report_by, waited_on=True)
     record_step(case.id, "reports_rendered", "form",
                 f"regulator's reports ready to print: {', '.join(REPORT_FORMS)} (event report at once in CN)")
 
@@ -113,7 +117,7 @@ def recall(ref: CaseRef) -> str:
                 f"outbox: {sent['outbox']}", data={"fanout": sent, "in_time": in_time})
 
     submitted = ask(case, "regulator_reports", "recall.regulator_reports", RegulatorSubmissionInput,
-                    recall_summary(case), deadline_at=datetime.fromisoformat(clocks["report_by"]))
+                    recall_summary(case, forms=forms), deadline_at=report_by)
     set_case(number, data={"reports_submitted_at": submitted.submitted_on.isoformat(),
                            "regulator_submission": submitted.model_dump(mode="json")})
     record_step(case.id, "regulator_reports", "report",
