@@ -148,3 +148,25 @@ def test_the_clocks_remind_escalate_and_report_progress_once_each(settings: Sett
     with session_scope() as session:
         subjects = [m.subject for m in session.exec(select(MailboxMessage)).all()]
     assert any("regulatory deadline" in s or "法规期限" in s for s in subjects), subjects
+
+
+def test_the_regulators_reports_and_the_closing_report_print_in_chinese_and_english(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from aftersales.web.app import create_app
+
+    register_units()
+    number = open_recall()
+    build_outbox(number, UnitSelection(product_model="PT-3000", batches=["L1"]))
+    recall_case.start_clocks(number, "CN", "II", NOTICED)
+    cases.update_case(number, data={"plan": {"plan": "免费更换温控器", "remedy": "repair"}})
+    report = recall_case.closing_report(number, {"disposal": "返原厂报废", "completed_on": "2026-12-01"},
+                                        NOTICED + timedelta(days=30))
+    assert (report["to_notify"], report["notified"], report["to_recall"], report["recalled"]) == (3, 0, 3, 0)
+    cases.update_case(number, data={"closing_report": report})
+    web = TestClient(create_app())
+    plan = web.get(f"/cases/{number}/forms/RECALL-PLAN")
+    assert plan.status_code == 200 and "召回计划" in plan.text and "免费更换温控器" in plan.text and "II" in plan.text
+    closing = web.get(f"/cases/{number}/forms/RECALL-CLOSE?lang=en").text
+    assert "Recall closing report" in closing and "返原厂报废" in closing and "2026-12-01" in closing
+    assert web.get(f"/cases/{number}/forms/RECALL-NOPE").status_code == 404
