@@ -188,7 +188,7 @@ def test_each_filter(ops_client: TestClient, params: dict[str, str], expected: s
     ({"person": "nobody"}, "no person &#39;nobody&#39;"),
     ({"since": "yesterday"}, "since: &#39;yesterday&#39; is not a date"),
     ({"since": "2025-06-12", "until": "2025-06-01"}, "ends (2025-06-01) before it starts"),
-    ({"procedure": "recall"}, "no procedure &#39;recall&#39;"),
+    ({"procedure": "teleport"}, "no procedure &#39;teleport&#39;"),
 ])
 def test_a_bad_filter_is_a_400_page_saying_why(ops_client: TestClient, params: dict[str, str], message: str) -> None:
     page = ops_client.get("/ops", params=params)
