@@ -21,6 +21,7 @@ from aftersales.runtime.stack import Stack, StackConfig, free_port
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
 from tests.flows.test_repair_flow import TRIAGE, assert_no_message_twice
+from tests.signin import HOTLINE_KEY
 
 pytestmark = pytest.mark.stack
 CASES = 3
@@ -32,7 +33,8 @@ LIVE = ("PENDING", "RUNNING")
 def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Stack]]:
     """A stack of this module's own, the newest last (the power cut starts a second one on the same folder)."""
     config = StackConfig(data_dir=tmp_path_factory.mktemp("recovery"), prefect_port=free_port(),
-                         web_port=free_port(), smtp_port=free_port(), heartbeat_seconds=30, pending_seconds=120)
+                         web_port=free_port(), smtp_port=free_port(), heartbeat_seconds=30, pending_seconds=120,
+                         extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}"})  # cases come by key
     running = [Stack(config, progress=lambda message: None)]
     try:
         running[0].start()
