@@ -64,7 +64,10 @@ def open_group(*, case_id: int, key: str, flow_run_id: str | None, join: Sequenc
             return existing.id
         if session.get(Case, case_id) is None:
             raise NotFound(f"no case with id {case_id}")
-        group = GateGroup(case_id=case_id, key=key, flow_run_id=flow_run_id, join=list(join), opened_at=at)
+        # Every member named when the caller says which it will open: an answer that comes while later members
+        # are still being opened must not find the group complete (members are opened one task at a time).
+        required = list(join) or list(members)
+        group = GateGroup(case_id=case_id, key=key, flow_run_id=flow_run_id, join=required, opened_at=at)
         session.add(group)
         session.flush()
         assert group.id is not None

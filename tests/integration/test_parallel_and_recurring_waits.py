@@ -135,6 +135,21 @@ def test_a_case_waits_on_three_branches_and_goes_on_once_all_are_answered(mail: 
     assert groups.retry_groups(MONDAY + timedelta(hours=8)) == []  # the sweep's retry resumes nothing twice
 
 
+def test_an_answer_while_later_branches_are_still_being_opened_does_not_join_the_group(
+        mail: MailSink, prefect: Prefect) -> None:
+    case_id = new_case()
+    group_id = groups.open_group(case_id=case_id, key="before_departure", flow_run_id=RUN,
+                                 members=["materials", "tools"], now=MONDAY)
+    materials = branch(case_id, group_id, "materials", "repair.finance_audit", "warehouse")
+    prefect.pause_key = groups.group_pause_key("before_departure") + "-0"
+    answer(materials, "wu.lei", APPROVED, MONDAY + timedelta(minutes=1))  # the flow has not opened "tools" yet
+    assert not groups.is_joined(group_id) and prefect.resumes == []
+    assert groups.retry_groups(MONDAY + timedelta(minutes=2)) == [], "nor does the sweep's safety net"
+    tools = branch(case_id, group_id, "tools", "repair.finance_audit", "production_engineering")
+    answer(tools, "zhou.qiang", APPROVED, MONDAY + timedelta(minutes=3))
+    assert groups.is_joined(group_id) and prefect.resumes == [(RUN, {"group": "before_departure"})]
+
+
 def test_a_named_subset_joins_without_the_other_branches(mail: MailSink, prefect: Prefect) -> None:
     case_id = new_case()
     group_id = groups.open_group(case_id=case_id, key="decision", flow_run_id=RUN, join=["quality", "rnd"],
