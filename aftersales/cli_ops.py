@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from aftersales.errors import AftersalesError
 
+if TYPE_CHECKING:
+    from aftersales.cases.dashboard import Filters
+
 STATE_STYLE = {"late": "bold red", "due_soon": "yellow", "on_time": "green"}
 STATE_TEXT = {"late": "late", "due_soon": "due soon", "on_time": "on time"}
 
-Procedure = typer.Option("", "--procedure", help="Only this procedure (repair, complaint, return, exchange).")
+Procedure = typer.Option("", "--procedure",
+                         help="Only this procedure (repair, complaint, return, exchange, dispatch, recall).")
 Step = typer.Option("", "--step", help="Only steps of this kind, e.g. repair.triage.")
 Role = typer.Option("", "--role", help="Only steps waiting on this role.")
 Person = typer.Option("", "--person", help="Only steps waiting on this person (named, or holding the role).")
@@ -25,16 +30,20 @@ Limit = typer.Option(200, "--limit", min=1, max=100_000, help="At most this many
 
 
 def _filters(procedure: str, step: str, role: str, person: str, late: bool, escalated: bool,
-             since: datetime | None, until: datetime | None) -> object:
+             since: datetime | None, until: datetime | None) -> Filters:
+    """The options as dashboard filters; a bad one ends the command with its reason (exit 2)."""
     from aftersales.cases.dashboard import Filters
     from aftersales.runtime.db import create_schema
 
     create_schema()
-    return Filters(procedure=procedure, step=step, role=role, person=person, late=late, escalated=escalated,
-                   since=since.date() if since else None, until=until.date() if until else None).validate()
+    try:
+        return Filters(procedure=procedure, step=step, role=role, person=person, late=late, escalated=escalated,
+                       since=since.date() if since else None, until=until.date() if until else None).validate()
+    except AftersalesError as exc:
+        _fail(exc)
 
 
-def _fail(exc: AftersalesError) -> None:
+def _fail(exc: AftersalesError) -> NoReturn:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
@@ -55,13 +64,9 @@ def cases(procedure: str = Procedure, step: str = Step, role: str = Role, person
           escalated: bool = Escalated, since: datetime = Since, until: datetime = Until, as_json: bool = AsJson,
           limit: int = Limit) -> None:
     """Open cases, oldest first, with the step each waits on and its SLA state (filters as on /ops)."""
-    from aftersales.cases.dashboard import Filters, open_cases, sla_clock
+    from aftersales.cases.dashboard import open_cases, sla_clock
 
-    try:
-        filters = _filters(procedure, step, role, person, late, escalated, since, until)
-    except AftersalesError as exc:
-        _fail(exc)
-    assert isinstance(filters, Filters)
+    filters = _filters(procedure, step, role, person, late, escalated, since, until)
     rows = open_cases(filters, sla_clock(), limit=limit)
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2))
@@ -86,13 +91,9 @@ def gates(procedure: str = Procedure, step: str = Step, role: str = Role, person
           escalated: bool = Escalated, since: datetime = Since, until: datetime = Until, as_json: bool = AsJson,
           limit: int = Limit) -> None:
     """Waiting steps, nearest deadline first: holder, age, business time left, SLA state (filters as on /ops)."""
-    from aftersales.cases.dashboard import Filters, sla_clock, waiting_steps
+    from aftersales.cases.dashboard import sla_clock, waiting_steps
 
-    try:
-        filters = _filters(procedure, step, role, person, late, escalated, since, until)
-    except AftersalesError as exc:
-        _fail(exc)
-    assert isinstance(filters, Filters)
+    filters = _filters(procedure, step, role, person, late, escalated, since, until)
     page = waiting_steps(filters, sla_clock(), limit=limit)
     if as_json:
         typer.echo(json.dumps({"total": page.total, "gates": [r.as_json() for r in page.rows]}, ensure_ascii=False,
