@@ -24,7 +24,8 @@ from aftersales.errors import (
     one_line,
 )
 from aftersales.procedures import registry
-from aftersales.web import api, auth, ops, pages
+from aftersales.web import api, auth, ops, pages, recall
+from aftersales.web.language import accepted_language
 from models.safe_input import printable
 
 log = logging.getLogger("aftersales.web")
@@ -52,8 +53,6 @@ def create_app() -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(ops.router)
-    from aftersales.web import recall  # imports this module back: after it is loaded
-
     app.include_router(recall.router)
     auth.install(app)  # sign-in, default-deny gatekeeper, sessions, security headers, trusted hosts
     static = get_settings().templates_dir / "web" / "static"
@@ -158,29 +157,8 @@ def _reader(request: Request) -> tuple[str, bool]:
                 return get_staff().person(claims.person_id).language, True
         except Exception:  # noqa: BLE001 - best effort: fall back on the browser's language
             pass
-        return _accepted_language(request.headers.get("accept-language", "")), False
-    return _accepted_language(request.headers.get("accept-language", "")), True
-
-
-def _accepted_language(header: str) -> str:
-    """'en' or 'zh', whichever the Accept-Language header prefers; Chinese when it names neither."""
-    best, best_q = "zh", 0.0
-    for item in header.split(","):
-        tag, _, params = item.strip().partition(";")
-        language = tag.strip().lower().split("-")[0]
-        if language not in ("en", "zh"):
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > best_q:
-            best, best_q = language, q
-    return best
+        return accepted_language(request.headers.get("accept-language", "")), False
+    return accepted_language(request.headers.get("accept-language", "")), True
 
 
 def app_factory() -> Any:

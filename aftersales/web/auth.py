@@ -39,6 +39,7 @@ from aftersales.config.policy import get_policy
 from aftersales.config.settings import get_settings
 from aftersales.config.staff import Person, get_staff
 from aftersales.errors import AftersalesError, Forbidden, NotFound
+from aftersales.web.language import accepted_language
 
 log = logging.getLogger("aftersales.web.auth")
 router = APIRouter(include_in_schema=False)
@@ -305,10 +306,9 @@ def intake_rate_limited(request: Request, caller: Caller) -> JSONResponse | None
 
 
 def _signin_page(request: Request, next_path: str, error: str = "", status: int = 200, staff_id: str = "") -> Response:
-    from aftersales.web.app import _accepted_language
     from aftersales.web.pages import render
 
-    lang = _accepted_language(request.headers.get("accept-language", ""))
+    lang = accepted_language(request.headers.get("accept-language", ""))
     return render("signin.html", status, lang=lang, next=next_path, error=error, staff_id=staff_id,
                   oidc=oidc.configured(get_settings()))
 

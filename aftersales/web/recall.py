@@ -14,8 +14,8 @@ from aftersales.gates.tokens import LinkRefused
 from aftersales.recall import acks
 from aftersales.recall.ledger import ledger, ledger_csv
 from aftersales.rules.recall import STATES
-from aftersales.web.app import _accepted_language
 from aftersales.web.auth import Caller, current_staff, may_read_case, operations_staff
+from aftersales.web.language import accepted_language
 from aftersales.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +24,7 @@ REFUSED = {"forged": 403, "expired": 410}
 
 
 def _lang(request: Request) -> str:
-    return _accepted_language(request.headers.get("accept-language", ""))
+    return accepted_language(request.headers.get("accept-language", ""))
 
 
 @router.get("/recall/ack", response_class=HTMLResponse)
