@@ -25,6 +25,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Passwords set and checked in this process hash with argon2's cheapest profile (the library's own, for
+    tests): a sign-in otherwise costs a second of CPU, hundreds of times. Stacks and the product keep theirs."""
+    from argon2 import PasswordHasher, profiles
+
+    from aftersales.access import passwords
+
+    real = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    passwords._hasher = real
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Embedded PostgreSQL, a real Prefect server with the flows deployed, one worker, web app, mail sink."""
