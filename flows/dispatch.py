@@ -21,6 +21,7 @@ from prefect import flow
 
 from aftersales.config.policy import get_policy
 from aftersales.messaging.summaries import row
+from flows._agency import entrust_local_agency
 from models.case import CaseSnapshot
 from models.dispatch import DispatchDetails
 from models.inputs import (
@@ -134,9 +135,13 @@ def dispatch(ref: CaseRef) -> str:
         notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site", {"method": f"{method} {repair}"})
         return close_case(case.number, method, f"shipped back to the factory: repair case {repair} (002:426)",
                           data={"repair_case": repair})
-    if method != "on_site":
-        notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site", {"method": method})
-        return close_case(case.number, method, f"repaired by {method}: no team sent (002:426)")
+    if method == "local_agency":  # 002:426 委托当地具备维修能力的机构: sales records who repaired it, and how
+        agency = entrust_local_agency(case, "local_agency", "dispatch.local_agency", summary(case))
+        outcome = "repaired" if agency.repaired else "not repaired"
+        notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site",
+                     {"method": f"{method}: {agency.agency}, {outcome}"})
+        return close_case(case.number, method, f"entrusted to the local agency {agency.agency}, {outcome}: no team "
+                          f"sent (002:426)")
     agree_fee(case)
     plan = ask(case, "plan", "dispatch.plan", DispatchPlanInput, summary(case))
     notify_roles(case.number, "team_list", ["hr_admin"], "dispatch.team_list", {"team": plan.team})
