@@ -94,6 +94,7 @@ def repair(ref: CaseRef) -> str:
         if plan is None:
             return close_case(number, "declined", "repair not agreed: case closed without repair")
         mode = plan.mode
+        case = load_case(number)  # the agreed plan is on the case now: later steps show it
     if mode == "dispatch":
         return _hand_over_to_dispatch(case, warranty.customer_responsibility)
     accepted_key = _work_until_accepted(case, mode)
