@@ -8,7 +8,7 @@ customer's own with its ready-by date, chased), hand-carry or shipped (5.5.3-5.5
 with the customer (5.5.5), purchases with their ETA (5.5.6), and abroad the visas and the customer's invitation
 (5.5.1, 002:430) → departure agreed and booked by HR (5.5.7) → a daily report every working day of the
 destination until done (5.5.8, 002:460) → quality's improvement measures and, when at fault, the incident
-report (5.7) → cost items A-D by sales, audited by finance, recovered or traced (5.8) → closed.
+report (5.7) with, in parallel, cost items A-D by sales → audited by finance, recovered or traced (5.8) → closed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from prefect import flow
 
 from aftersales.config.policy import get_policy
 from aftersales.messaging.summaries import row
+from flows._agency import entrust_local_agency
 from models.case import CaseSnapshot
 from models.dispatch import DispatchDetails
 from models.inputs import (
@@ -134,9 +135,13 @@ def dispatch(ref: CaseRef) -> str:
         notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site", {"method": f"{method} {repair}"})
         return close_case(case.number, method, f"shipped back to the factory: repair case {repair} (002:426)",
                           data={"repair_case": repair})
-    if method != "on_site":
-        notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site", {"method": method})
-        return close_case(case.number, method, f"repaired by {method}: no team sent (002:426)")
+    if method == "local_agency":  # 002:426 委托当地具备维修能力的机构: sales records who repaired it, and how
+        agency = entrust_local_agency(case, "local_agency", "dispatch.local_agency", summary(case))
+        outcome = "repaired" if agency.repaired else "not repaired"
+        notify_roles(case.number, "method", ["sales_rep"], "dispatch.not_on_site",
+                     {"method": f"{method}: {agency.agency}, {outcome}"})
+        return close_case(case.number, method, f"entrusted to the local agency {agency.agency}, {outcome}: no team "
+                          f"sent (002:426)")
     agree_fee(case)
     plan = ask(case, "plan", "dispatch.plan", DispatchPlanInput, summary(case))
     notify_roles(case.number, "team_list", ["hr_admin"], "dispatch.team_list", {"team": plan.team})
@@ -150,8 +155,13 @@ def dispatch(ref: CaseRef) -> str:
     record_step(case.id, "on_site_done", "repaired",
                 f"{sum(1 for r in reports if r['answer'])} daily reports, missed days: {missed or 'none'} (002:460)",
                 data={"reports": reports})
-    measures = ask(case, "improvement", "dispatch.improvement", ImprovementMeasuresInput, summary(case))
-    costs = ask(case, "costs", "dispatch.costs", CostStatementInput, summary(case))
+    # Quality's measures (5.7) and sales' cost items (5.8) have different owners and neither needs the other: asked
+    # at once, one wait (and one resume of the run) instead of two in turn.
+    after = ask_all(case, "after_repair", [
+        Branch("improvement", "dispatch.improvement", ImprovementMeasuresInput, summary(case)),
+        Branch("costs", "dispatch.costs", CostStatementInput, summary(case))])
+    measures = ImprovementMeasuresInput.model_validate(after["improvement"])
+    costs = CostStatementInput.model_validate(after["costs"])
     total = round(costs.a_material + costs.b_travel + costs.c_depreciation + costs.d_service_fee, 2)
     items = {"A": costs.a_material, "B": costs.b_travel, "C": costs.c_depreciation, "D": costs.d_service_fee}
     audit = ask(case, "cost_audit", "dispatch.cost_audit", FinanceAuditInput, summary(case, total=total, **items))

@@ -15,11 +15,14 @@ from aftersales.rules.satisfaction import is_low_score
 from aftersales.rules.warranty import decide_warranty
 from aftersales.sla.clocks import clock_deadline
 from aftersales.sla.deadlines import due, local_text
+from flows._agency import entrust_local_agency
 from models.case import CaseSnapshot
+from models.dispatch import DispatchDetails
 from models.inputs import (
     AcceptanceInput,
     AgeingInput,
     ApprovalInput,
+    DispatchFactsInput,
     ExecutionInput,
     FinanceAuditInput,
     FollowUpInput,
@@ -40,6 +43,7 @@ from tasks.records import (
     load_case,
     notify_customer,
     notify_roles,
+    open_linked_case,
     record_step,
     set_case,
 )
@@ -90,6 +94,9 @@ def repair(ref: CaseRef) -> str:
         if plan is None:
             return close_case(number, "declined", "repair not agreed: case closed without repair")
         mode = plan.mode
+        case = load_case(number)  # the agreed plan is on the case now: later steps show it
+    if mode == "dispatch":
+        return _hand_over_to_dispatch(case, warranty.customer_responsibility)
     accepted_key = _work_until_accepted(case, mode)
     if accepted_key is None:
         return close_case(number, "unrepairable", "not repaired to the customer's acceptance: referred to the manager")
@@ -102,6 +109,11 @@ def _remote_first(case: Case, triage: TriageInput) -> str:
     """Try remote diagnosis first when policy and triage allow (spec §1.5)."""
     if not (get_policy().step_enabled("repair", "remote_first") and triage.remote_possible):
         return "undecided"
+    if case.data.get("requested_mode") == "factory_return":
+        # A dispatch's method decision chose to ship the unit back (002:425-426): it comes to the factory anyway.
+        record_step(case.id, "remote_diagnosis", "decision",
+                    f"no remote diagnosis: shipped back to the factory by {case.data.get('parent_number')} (002:426)")
+        return "undecided"
     remote = ask(case, "remote_diagnosis", "repair.remote_diagnosis", RemoteDiagnosisInput, staff_summary(case))
     record_step(case.id, "remote_diagnosis", "decision",
                 f"remote diagnosis: {'solved' if remote.solved else 'not solved'} — {remote.diagnosis}")
@@ -113,8 +125,14 @@ def _agree_plan(case: Case, customer_pays: bool, warranty_value: str) -> RepairP
     policy = get_policy()
     number = case.number
     for attempt in range(1, 4):
+        requested = {"repair_mode": case.data["requested_mode"]} if case.data.get("requested_mode") else {}
         plan = ask(case, f"plan#{attempt}", "repair.plan", RepairPlanInput,
-                   staff_summary(case, warranty=warranty_value))
+                   staff_summary(case, warranty=warranty_value, **requested))
+        if plan.mode == "dispatch":  # the dispatch agrees and audits its own fee (002:428-429, 002:433)
+            record_step(case.id, f"plan#{attempt}", "decision", f"plan (dispatch): {plan.plan}",
+                        data=plan.model_dump(mode="json"))
+            set_case(number, data={"repair_mode": plan.mode, "plan": plan.plan})
+            return plan
         route = fee_route(customer_responsibility=customer_pays, fee=plan.fee,
                           fee_needs_finance_audit=policy.repair.fee_needs_finance_audit,
                           free_repair_needs_gm=policy.repair.free_repair_needs_gm)
@@ -161,6 +179,11 @@ def _work_until_accepted(case: Case, mode: str) -> str | None:
         if mode == "factory_return":
             if not _factory_return(case, work_round):
                 return None
+        elif mode == "local_agency":
+            agency = entrust_local_agency(case, f"local_agency#{work_round}", "repair.local_agency",
+                                          staff_summary(case, plan=case.data.get("plan", "-")))
+            if not agency.repaired:  # another agency, or the same again, until a round repairs it
+                continue
         elif mode != "remote" or work_round > 1:
             _execute(case, work_round)
         notify_customer(number, f"repaired#{work_round}", "repair.repaired")
@@ -173,6 +196,27 @@ def _work_until_accepted(case: Case, mode: str) -> str | None:
             return f"acceptance#{work_round}"
         mode = "on_site" if mode == "remote" else mode
     return None
+
+
+def _hand_over_to_dispatch(case: Case, customer_pays: bool) -> str:
+    """Open the linked off-site dispatch and end this case on it.
+
+    Why end rather than wait: from here WI 5.3-5.8 is the dispatch procedure's own, to its last step. Sales decides
+    the method again with quality, production engineering and R&D (002:425-427, and may still ship the unit back or
+    entrust a local agency), agrees and audits the fee (002:428-429), the team repairs on site and reports daily
+    until done (002:444-460, 002:464 at home by analogy), then improvement and the audited costs (002:465-473). A
+    repair waiting behind it would only repeat that work (its execution and fee steps) or wait on a case whose
+    end it does not know. The dispatch names this case (`from_case`) and this one names the dispatch.
+    """
+    rows = staff_summary(case, repair_mode="dispatch", plan=case.data.get("plan", "-"))
+    where = ask(case, "dispatch_facts", "repair.dispatch_facts", DispatchFactsInput, rows)
+    facts = DispatchDetails(**where.model_dump(include=set(DispatchDetails.model_fields)),
+                            customer_responsibility=customer_pays, from_case=case.number)
+    child = open_linked_case(case.number, "dispatch", "dispatch", facts=facts.model_dump(mode="json"))
+    set_case(case.number, data={"linked_cases": [child]})
+    record_step(case.id, "linked_dispatch", "linked", f"off-site dispatch {child} opened for this repair (002:425)")
+    notify_customer(case.number, "dispatched", "repair.dispatched", {"linked_case": child})
+    return close_case(case.number, "dispatched", f"handed over to the off-site dispatch {child} (002:425-427)")
 
 
 def _execute(case: Case, work_round: int) -> None:

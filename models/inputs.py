@@ -6,7 +6,9 @@ from datetime import date
 from typing import Any, Literal
 
 from prefect.input import RunInput
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from models.dispatch import DispatchDetails
 
 GATE_INPUTS: dict[str, type[GateInput]] = {}
 # A field a person's data may be typed into (a customer's signature): it stays in the project's database.
@@ -65,7 +67,8 @@ class RemoteDiagnosisInput(GateInput):
 class RepairPlanInput(GateInput):
     """The repair plan: mode, what, when, materials, fee (F1:132(3), F2:385, F2:425-426)."""
 
-    mode: Literal["on_site", "send_in", "factory_return"] = Field(description="Repair mode")
+    mode: Literal["on_site", "send_in", "factory_return", "local_agency", "dispatch"] = Field(
+        description="Repair mode (a local agency 委托当地机构 or an off-site dispatch 外出维修: 002:425-426)")
     plan: str = Field(min_length=1, max_length=2000, description="Plan: work, materials, manpower")
     appointment: str = Field(default="", max_length=100, description="Agreed time and place (F2:33)")
     fee: float = Field(default=0, ge=0, le=10_000_000, description="Fee in CNY (0 = free)")
@@ -464,6 +467,32 @@ class CostStatementInput(GateInput):
     b_travel: float = Field(ge=0, le=100_000_000, description="B: travel, lost time, meals and lodging")
     c_depreciation: float = Field(ge=0, le=100_000_000, description="C: depreciation of equipment and tools")
     d_service_fee: float = Field(ge=0, le=100_000_000, description="D: service fee the customer owes")
+
+
+class LocalAgencyInput(GateInput):
+    """A local agency able to repair (委托当地具备维修能力的机构, 002:426) did the repair: who, and its result."""
+
+    agency: str = Field(min_length=1, max_length=300, description="The agency entrusted (name, place)")
+    result: str = Field(min_length=1, max_length=4000, description="What the agency did and found")
+    repaired: bool = Field(description="The agency repaired the product")
+
+
+class DispatchFactsInput(GateInput):
+    """Where a repair's off-site dispatch goes (4.1 营销中心/国内事业部 assess abroad or at home, 002:411)."""
+
+    overseas: bool = Field(description="Abroad (5.5); no: a domestic off-site repair (5.6)")
+    country: str = Field(default="CN", min_length=2, max_length=2, description="ISO country of the site")
+    timezone: str = Field(default="Asia/Shanghai", max_length=60, description="IANA time zone of the site")
+    site: str = Field(min_length=1, max_length=300, description="Where the equipment stands")
+    visa_needs_invitation: bool = Field(default=False, description="The visa needs the customer's invitation")
+
+    @model_validator(mode="after")
+    def _a_dispatch_can_go_there(self) -> DispatchFactsInput:
+        try:  # the dispatch's own intake rules: a bad answer is refused here, before any case is opened
+            DispatchDetails.model_validate(self.model_dump(include=set(DispatchDetails.model_fields)))
+        except ValidationError as exc:
+            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from exc
+        return self
 
 
 # --- recall (召回): flows/recall.py -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-RepairMode = Literal["on_site", "send_in", "factory_return"]
+RepairMode = Literal["on_site", "send_in", "factory_return", "local_agency", "dispatch"]
 Approval = Literal["finance_audit", "gm_free_repair", "quote_confirmation"]
 
 

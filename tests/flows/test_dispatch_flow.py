@@ -25,6 +25,8 @@ TODAY = date.today()
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ON_SITE = {"method": "on_site"}
+TRIAGE = {"urgent": "false", "complexity": "general", "man_made_damage": "false", "warranty": "auto",
+          "remote_possible": "false"}
 
 
 def three_working_days(country: str, tz: str) -> date:
@@ -85,6 +87,14 @@ def case_at_status(driver: Driver, number: str, status: str) -> dict:
     return driver.wait_for_status(number, status, timeout=120)
 
 
+def decide(driver: Driver, number: str, method: str) -> None:
+    """The four voices; the sales rep's choice stands (002:425-427)."""
+    for key, person in (("method_quality", "sun.li"), ("method_rnd", "anna.schmidt"),
+                        ("method_engineering", "zhou.qiang")):
+        answer(driver, number, key, person, ON_SITE)
+    answer(driver, number, "method_sales", "anna.schmidt", {"method": method})
+
+
 def test_an_overseas_dispatch_waits_for_every_branch_and_chases_late_material_and_missed_reports(
         stack_env: Stack, driver: Driver) -> None:
     ready_by = TODAY + timedelta(days=1)
@@ -141,20 +151,31 @@ def test_an_overseas_dispatch_waits_for_every_branch_and_chases_late_material_an
     assert any("Hydraulic oil" in m.text for m in driver.mails("customer@example.com"))
 
 
-def test_a_domestic_dispatch_skips_the_visa_branches(stack_env: Stack, driver: Driver) -> None:
-    number = new_case(stack_env, procedure="dispatch", problem_description="设备异响", dispatch={
-        "overseas": False, "country": "CN", "timezone": "Asia/Shanghai", "site": "苏州工业园区",
-        "customer_responsibility": True, "materials": [{"name": "皮带", "quantity": 1, "source": "local_purchase"}]})
-    answer(driver, number, "method_quality", "sun.li", ON_SITE)
-    answer(driver, number, "method_rnd", "anna.schmidt", ON_SITE)
-    answer(driver, number, "method_engineering", "zhou.qiang", ON_SITE)
-    answer(driver, number, "method_sales", "anna.schmidt", ON_SITE)
+def test_a_repair_sent_off_site_hands_over_to_a_domestic_dispatch_that_skips_the_visa_branches(
+        stack_env: Stack, driver: Driver) -> None:
+    # The repair's plan step sends the team off site (002:425-426): sales says where, the repair ends on the dispatch.
+    repair = new_case(stack_env, problem_description="设备异响")
+    driver.answer_gate(repair, "repair.triage", "li.na", {**TRIAGE, "man_made_damage": "true"})  # the customer's
+    driver.answer_gate(repair, "repair.plan", "zhang.wei", {"mode": "dispatch", "plan": "现场更换皮带", "fee": "0"})
+    _, link = driver.link_for_gate("anna.schmidt", driver.wait_for_gate(repair, "repair.dispatch_facts")["id"])
+    refused = driver.answer(link, {"overseas": "true", "country": "CN", "site": "苏州工业园区"})
+    assert refused.status_code == 422 and "go abroad" in refused.text
+    assert driver.case(repair)["status"] == "open" and "linked_cases" not in driver.case(repair)["data"]
+    assert driver.answer(link, {"overseas": "false", "country": "CN", "timezone": "Asia/Shanghai",
+                                "site": "苏州工业园区"}).status_code == 200
+    handed_over = case_at_status(driver, repair, "dispatched")
+    number = handed_over["data"]["linked_cases"][0]
+    opened = driver.case(number)
+    assert opened["procedure"] == "dispatch" and opened["parent_case_id"] is not None
+    assert opened["data"]["dispatch"]["from_case"] == repair
+    assert opened["data"]["dispatch"]["customer_responsibility"] is True  # carried over: a paid repair (002:428)
+    assert any(number in m.text for m in driver.mails("customer@example.com") if repair in m.subject)
+    decide(driver, number, "on_site")
     answer(driver, number, "fee_agreement", "anna.schmidt", {"fee": 3000, "settlement_method": "bank_transfer",
                                                              "quality_responsibility": "维修部位保修3个月"})
     answer(driver, number, "finance_audit", "zhao.min", {"approved": True, "audited_fee": 3000})
     answer(driver, number, "plan", "zhou.qiang", {"sample_analysis": "皮带老化", "work_instruction": "更换皮带",
                                                   "team": "周强"})
-    answer(driver, number, "material#1", "anna.schmidt", {"ready": True})
     answer(driver, number, "carriage", "zhou.qiang", {"mode": "shipped", "checked": True})
     answer(driver, number, "tools", "zhou.qiang", {"tools": "扳手", "confirmed_with_customer": True})
     answer(driver, number, "purchases", "wu.lei", {"arrived": True})
@@ -172,3 +193,40 @@ def test_a_domestic_dispatch_skips_the_visa_branches(stack_env: Stack, driver: D
     kinds = {g["kind"] for g in view["gates"]}
     assert not kinds & {"dispatch.visas", "dispatch.invitation"}  # 5.6: no visa, invitation or customs
     assert view["data"]["cost_total"] == 3500
+
+
+def test_a_dispatch_ships_the_unit_back_or_entrusts_a_local_agency_and_a_repair_plan_may_entrust_one_too(
+        stack_env: Stack, driver: Driver) -> None:
+    """The method decision's other two endings (002:426) and the repair plan's local agency: three cases at once,
+    so their runs resume side by side."""
+    site = {"overseas": False, "country": "CN", "timezone": "Asia/Shanghai"}
+    back = new_case(stack_env, procedure="dispatch", problem_description="整机不开机",
+                    dispatch={**site, "site": "昆山"})
+    entrusted = new_case(stack_env, procedure="dispatch", problem_description="主轴异响",
+                         dispatch={**site, "site": "乌鲁木齐"})
+    repair = new_case(stack_env, problem_description="屏幕闪烁")
+    decide(driver, back, "ship_back")
+    decide(driver, entrusted, "local_agency")
+    driver.answer_gate(repair, "repair.triage", "li.na", TRIAGE)
+    driver.answer_gate(repair, "repair.plan", "zhang.wei", {"mode": "local_agency", "plan": "委托当地服务站更换屏幕",
+                                                            "fee": "0"})
+    answer(driver, entrusted, "local_agency", "anna.schmidt", {"agency": "乌鲁木齐精修机电", "repaired": True,
+                                                                "result": "更换主轴轴承, 试运行正常"})
+    answer(driver, repair, "local_agency#1", "zhang.wei", {"agency": "成都华信服务站", "repaired": True,
+                                                           "result": "更换屏幕排线"})
+    # Shipped back: the repair procedure's factory return, linked; the unit comes in, so no remote diagnosis.
+    shipped = case_at_status(driver, back, "ship_back")
+    returned = driver.case(shipped["data"]["repair_case"])
+    assert returned["procedure"] == "repair" and returned["parent_case_id"] is not None
+    assert returned["data"]["parent_number"] == back and returned["data"]["requested_mode"] == "factory_return"
+    driver.answer_gate(returned["number"], "repair.triage", "li.na", {**TRIAGE, "remote_possible": "true"})
+    driver.wait_for_gate(returned["number"], "repair.plan")
+    gates = driver.case(returned["number"])["gates"]
+    assert not any(g["kind"] == "repair.remote_diagnosis" for g in gates)
+    # A local agency is recorded with its result: the dispatch ends on it, the repair goes on to the customer.
+    closed = case_at_status(driver, entrusted, "local_agency")
+    assert closed["data"]["local_agency"] == {"agency": "乌鲁木齐精修机电", "result": "更换主轴轴承, 试运行正常",
+                                              "repaired": True}
+    assert not any(g["kind"] == "dispatch.plan" for g in closed["gates"])  # no team sent
+    driver.wait_for_gate(repair, "repair.acceptance")
+    assert driver.case(repair)["data"]["local_agency"]["agency"] == "成都华信服务站"

@@ -316,6 +316,8 @@ def test_a_valid_link_in_english_renders_number_date_and_integer_inputs(client: 
     assert "Repair mode" in text and "Fee in CNY (0 = free)" in text
     assert 'type="number" id="fee" name="fee"' in text and 'step="any"' in text and 'min="0"' in text
     assert '<option value="factory_return">factory return</option>' in text
+    assert '<option value="local_agency">local agency</option>' in text  # 002:426 委托当地具备维修能力的机构
+    assert '<option value="dispatch">off-site dispatch</option>' in text
     assert "Submit" in text and "提交" not in text
 
     follow_id = make_gate(case_id, key="follow_up", kind="repair.follow_up", input_model="FollowUpInput")
