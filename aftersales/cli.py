@@ -516,6 +516,20 @@ def automations_example() -> None:
     typer.echo(f"automation {name!r} is on the Prefect server (Prefect UI → Automations)")
 
 
+@automations_app.command("recovery")
+def automations_recovery() -> None:
+    """Create the recovery automations `aftersales up` creates (after `prefect deploy --all`; idempotent)."""
+    from aftersales.config.policy import get_policy
+    from aftersales.procedures import registry
+    from aftersales.runtime.prefect import ensure_recovery_automations
+
+    recovery = get_policy().recovery
+    names = ensure_recovery_automations(recovery.heartbeat_seconds, recovery.pending_minutes * 60,
+                                        sweep_deployment="escalation-sweep/escalation-sweep",
+                                        case_deployments=[p.deployment for p in registry.procedures()])
+    typer.echo(f"recovery automations on the Prefect server: {', '.join(names)}")
+
+
 staff_app = typer.Typer(help="Staff sign-in: local passwords (the embedded default; OpenID Connect needs none).",
                         no_args_is_help=True)
 app.add_typer(staff_app, name="staff")

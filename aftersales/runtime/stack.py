@@ -57,6 +57,7 @@ class StackConfig:
     postgres_data: bool = False
     workers: int = 1
     more_web_ports: tuple[int, ...] = ()  # further web instances, same settings (public links: web_port)
+    worker_limit: int | None = None  # flow runs one worker runs at once (`--limit`); None: no limit
 
     @property
     def prefect_api(self) -> str:
@@ -157,7 +158,11 @@ class Stack:
         self.progress(f"starting Prefect server on {c.prefect_api} …")
         self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
                                        "--port", str(c.prefect_port)],
-                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db})
+                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db,
+                     # Prefect's default pool (5 + 10 overflow) runs dry when dozens of flow runs start at once: 500s,
+                     # crashed runs (seen with 60 cases on 3 workers). The embedded server allows 100 connections.
+                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "20",
+                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "30"})
         self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
         self.progress("creating the database schema and deploying the flows from prefect.yaml …")
         self._run([sys.executable, "-m", "aftersales.cli", "db", "upgrade"])
@@ -180,8 +185,9 @@ class Stack:
         """Start (or restart) worker `number` of the process pool (each polls the pool on its own)."""
         name = "worker" if number == 1 else f"worker-{number}"
         self.progress(f"starting {name} …")
+        limit = ["--limit", str(self.config.worker_limit)] if self.config.worker_limit else []
         self._spawn(name, [self._prefect(), "worker", "start", "--pool", POOL, "--type", "process",
-                           "--name", f"aftersales-{name}"])
+                           "--name", f"aftersales-{name}", *limit])
 
     def stop_worker(self, *, kill: bool = False, number: int = 1) -> None:
         """Stop a worker (SIGKILL when `kill`, to test that waiting cases survive a crash)."""
