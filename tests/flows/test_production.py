@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from tests.signin import HOTLINE_KEY, bearer
 # Heaviest test of the suite (every step of every case is a flow-run process on 2 cores): `make test` runs it.
 pytestmark = [pytest.mark.stack, pytest.mark.production]
 
-CASES = 60
+CASES = int(os.environ.get("AFTERSALES_TEST_PRODUCTION_CASES", "60"))  # fewer only to try the test out
 # The shortest path to a closed case: an unfounded complaint, three steps (F1:212-214, 004:485, spec §5.6).
 ANSWERS = {
     "complaint.first_response": {"response": "已致电客户,正在调查", "needs_joint_inspection": "false"},
@@ -78,7 +79,7 @@ def open_complaint(url: str, index: int) -> str:
     return str(response.json()["number"])
 
 
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(3600)
 def test_sixty_cases_through_two_web_instances_and_three_workers_all_close_once(production: Stack) -> None:
     config = production.config
     instances = [config.web_url, *(f"http://127.0.0.1:{port}" for port in config.more_web_ports)]
@@ -95,7 +96,7 @@ def test_sixty_cases_through_two_web_instances_and_three_workers_all_close_once(
 
     # Driven from the links in the messages, each gate answered once, through the instance its id picks.
     answered: dict[int, str] = {}
-    seen, end = 0, time.monotonic() + 1800
+    seen, end = 0, time.monotonic() + 3000
     with ThreadPoolExecutor(8) as pool:
         while True:
             with db.connect() as conn:
@@ -103,7 +104,7 @@ def test_sixty_cases_through_two_web_instances_and_three_workers_all_close_once(
                                            "'unfounded'"), {"n": numbers}).scalar_one()
             if closed == CASES:
                 break
-            assert time.monotonic() < end, f"{closed} of {CASES} cases closed after 30 min"
+            assert time.monotonic() < end, f"{closed} of {CASES} cases closed after 50 min"
             mails = driver.mails(after=seen)
             seen = mails[-1].id if mails else seen
             links = {int(link.split("/gates/")[1].split("?")[0]): link for mail in mails for link in mail.links()}
@@ -122,11 +123,12 @@ def test_sixty_cases_through_two_web_instances_and_three_workers_all_close_once(
 
     assert Counter(answered.values()) == {kind: CASES for kind in ANSWERS}
     with db.connect() as conn:
-        # Every step asked once and answered once, every history line once per key.
-        gates = conn.execute(text("SELECT g.kind, g.status, count(*) FROM gates g JOIN cases c ON c.id = g.case_id "
-                                  "WHERE c.number = ANY(:n) GROUP BY g.kind, g.status"), {"n": numbers}).all()
+        # Every step asked once and answered once.
+        counted = conn.execute(text("SELECT g.kind, g.status, count(*) FROM gates g JOIN cases c ON c.id = g.case_id "
+                                    "WHERE c.number = ANY(:n) GROUP BY g.kind, g.status"), {"n": numbers})
+        gates = [tuple(row) for row in counted]
         runs = conn.execute(text("SELECT flow_run_id FROM cases WHERE number = ANY(:n)"), {"n": numbers}).scalars()
-        run_ids = [UUID(run) for run in runs]
+        run_ids = [UUID(str(run)) for run in runs]
     assert sorted(gates) == sorted((kind, "answered", CASES) for kind in ANSWERS)
     assert len(set(run_ids)) == CASES
 
