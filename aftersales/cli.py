@@ -93,6 +93,8 @@ def up(
     web_port: int = typer.Option(8000, help="Port of the web app (gate pages, operations, inbox)."),
     smtp_port: int = typer.Option(1025, help="Port of the local mail sink."),
     demo: bool = typer.Option(True, help="Open a demo repair case once everything runs."),
+    workers: int = typer.Option(1, min=1, help="Workers on the process pool (README \"Production\")."),
+    postgres_data: bool = typer.Option(False, help="Keep the project's data in the embedded PostgreSQL, not SQLite."),
 ) -> None:
     """Run the product on embedded defaults in the foreground; Ctrl-C stops everything it started."""
     from aftersales.config.settings import get_settings
@@ -106,7 +108,7 @@ def up(
     demo_key = secrets.token_urlsafe(32)
     keys = ",".join(part for part in (os.environ.get("AFTERSALES_INTAKE_API_KEYS", ""), f"hotline:{demo_key}") if part)
     config = StackConfig(data_dir=data_dir or get_settings().data_dir, prefect_port=prefect_port,
-                         web_port=web_port, smtp_port=smtp_port,
+                         web_port=web_port, smtp_port=smtp_port, workers=workers, postgres_data=postgres_data,
                          extra_env={"AFTERSALES_INTAKE_API_KEYS": keys} if demo else {})
     stack = Stack(config, progress=lambda m: typer.echo(f"· {m}"))
     try:
@@ -512,6 +514,20 @@ def automations_example() -> None:
 
     name = prefect_view.ensure_gm_complaint_automation()
     typer.echo(f"automation {name!r} is on the Prefect server (Prefect UI → Automations)")
+
+
+@automations_app.command("recovery")
+def automations_recovery() -> None:
+    """Create the recovery automations `aftersales up` creates (after `prefect deploy --all`; idempotent)."""
+    from aftersales.config.policy import get_policy
+    from aftersales.procedures import registry
+    from aftersales.runtime.prefect import ensure_recovery_automations
+
+    recovery = get_policy().recovery
+    names = ensure_recovery_automations(recovery.heartbeat_seconds, recovery.pending_minutes * 60,
+                                        sweep_deployment="escalation-sweep/escalation-sweep",
+                                        case_deployments=[p.deployment for p in registry.procedures()])
+    typer.echo(f"recovery automations on the Prefect server: {', '.join(names)}")
 
 
 staff_app = typer.Typer(help="Staff sign-in: local passwords (the embedded default; OpenID Connect needs none).",

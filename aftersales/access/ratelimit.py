@@ -1,4 +1,11 @@
-"""A sliding-window rate limit per caller (intake key or address), kept in the web process's memory."""
+"""A sliding-window rate limit per caller (intake key or address), kept in the web process's memory.
+
+Per instance on purpose (README "Production"): behind a proxy spreading requests over N instances a caller gets at
+most N x the limit, still a bound on password guessing and runaway intake, and no instance needs another's
+memory (a lost instance loses only its counts). A limit shared by all instances belongs in the reverse proxy
+(nginx `limit_req`), where it costs no database write per sign-in attempt. Behind a proxy the address is the
+client's only when uvicorn trusts the proxy's X-Forwarded-For (`--proxy-headers --forwarded-allow-ips`).
+"""
 
 from __future__ import annotations
 

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     oidc_claim: str = Field(default="preferred_username", description="The claim whose value is a staff id.")
     oidc_email_domain: str = Field(
         default="", description="With oidc_claim=email: the domain whose addresses name a staff id before the @.")
+    # --- production (README "Production"): several web instances and workers on several machines ---
+    production: bool = Field(
+        default=False, description="Refuse what only one machine can have: SQLite, secrets kept in data_dir, "
+                                   "a schema not yet upgraded (run `aftersales db upgrade` before start).")
 
     @field_validator("procedure_modules", "trusted_hosts", "intake_api_keys", mode="before")
     @classmethod
@@ -84,7 +88,25 @@ class Settings(BaseSettings):
         """The secret that signs session cookies, apart from the gate links' so neither can forge the other."""
         return self.session_secret or self._kept_secret("session.key")
 
+    def check_production(self) -> None:
+        """In production mode, refuse the single-machine defaults that would split state between instances."""
+        if not self.production:
+            return
+        from aftersales.errors import ConfigurationError
+
+        missing = [name for name, value in (("AFTERSALES_DATABASE_URL", self.database_url),
+                                            ("AFTERSALES_SECRET_KEY", self.secret_key),
+                                            ("AFTERSALES_SESSION_SECRET", self.session_secret)) if not value]
+        if missing:
+            raise ConfigurationError(f"production mode: {', '.join(missing)} must be set in the environment (every "
+                                     "web instance and worker shares one database and the same two secrets)")
+        if not self.database_url.startswith("postgresql"):
+            raise ConfigurationError("production mode: AFTERSALES_DATABASE_URL must be a PostgreSQL URL (SQLite is "
+                                     "one file on one machine)")
+
     def _kept_secret(self, name: str) -> str:
+        if self.production:  # a key created per machine would make one instance refuse another's links/cookies
+            self.check_production()
         path = self.private_data_dir() / name
         if not path.exists():
             # Created 0600 from the start: never readable by others, not even for a moment.

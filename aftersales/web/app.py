@@ -24,6 +24,7 @@ from aftersales.errors import (
     one_line,
 )
 from aftersales.procedures import registry
+from aftersales.runtime.production import check_ready
 from aftersales.web import api, auth, ops, pages, recall
 from aftersales.web.language import accepted_language
 from models.safe_input import printable
@@ -48,6 +49,7 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 
 def create_app() -> FastAPI:
     """Build the app; nothing connects at import time."""
+    check_ready()  # production mode: shared database and secrets, schema upgraded before start
     registry.procedures()  # import every declaration now: their gate inputs must be known to the forms
     app = FastAPI(title="aftersales", version="0.1.0", description="After-sales procedures: gates, cases, operations")
     app.include_router(api.router)

@@ -34,8 +34,8 @@ class Mail:
 class Driver:
     """Reads the sink's mailbox table and submits gate forms over HTTP, as a recipient would."""
 
-    def __init__(self, db_path: Path, web_url: str) -> None:
-        self.db_path = db_path
+    def __init__(self, db_path: Path | str, web_url: str) -> None:
+        self.db_path = db_path  # the stack's SQLite file, or the URL of its PostgreSQL database
         self.web_url = web_url
         self.http = httpx.Client(timeout=60)
         # Reads cases as operations would (signed in); gate links are answered without sign-in, as people do.
@@ -43,9 +43,18 @@ class Driver:
 
     def mails(self, to: str | None = None, after: int = 0) -> list[Mail]:
         """Messages received so far (optionally to one address, after an id)."""
-        with sqlite3.connect(self.db_path, timeout=30) as db:
-            rows = db.execute("SELECT id, rcpt_to, subject, text, html FROM mailbox WHERE id > ? ORDER BY id",
-                              (after,)).fetchall()
+        if isinstance(self.db_path, str):
+            from sqlalchemy import text
+
+            from aftersales.runtime.db import engine_for
+
+            with engine_for(self.db_path).connect() as conn:
+                rows = conn.execute(text("SELECT id, rcpt_to, subject, text, html FROM mailbox WHERE id > :after "
+                                         "ORDER BY id"), {"after": after}).all()
+        else:
+            with sqlite3.connect(self.db_path, timeout=30) as db:
+                rows = db.execute("SELECT id, rcpt_to, subject, text, html FROM mailbox WHERE id > ? ORDER BY id",
+                                  (after,)).fetchall()
         mails = [Mail(*row) for row in rows]
         return [m for m in mails if to is None or to in m.rcpt_to]
 
@@ -66,7 +75,8 @@ class Driver:
         assert page.status_code == 200, page.text[:500]
         gate_id = urlparse(link).path.rsplit("/", 1)[-1]
         token = parse_qs(urlparse(link).query)["t"][0]
-        return self.http.post(f"{self.web_url}/gates/{gate_id}", data={"t": token, **fields})
+        origin = link.split("/gates/", 1)[0]  # the instance that served the page (production tests run two)
+        return self.http.post(f"{origin}/gates/{gate_id}", data={"t": token, **fields})
 
     def case(self, number: str) -> dict:
         """The case as the API returns it."""
