@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-production lint install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+
+## The production topology with the 60 cases of issue 13 (about 30 minutes on 2 cores; `make test` runs 8).
+test-production: $(STAMP)
+	AFTERSALES_TEST_PRODUCTION_CASES=60 $(BIN)/python -m pytest -q -p no:cacheprovider tests/flows/test_production.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
