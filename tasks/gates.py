@@ -10,6 +10,7 @@ from prefect import task
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run, task_run
 
+from aftersales.cases import prefect_view
 from aftersales.gates import groups, series
 from aftersales.gates import lifecycle as gates
 from aftersales.gates.resume import pause_key
@@ -107,9 +108,10 @@ def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: l
     if recorded is not None:
         return model.model_validate(recorded)
     run_id = flow_run.get_id()
-    gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person, assignee_role,
-                        None, deadline_at, clock)
-    notify_gate(gate_id)
+    with prefect_view.overlapped():  # the request goes out while the case's view in Prefect is written
+        gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person, assignee_role,
+                            None, deadline_at, clock)
+        notify_gate(gate_id)
     if escalate_reason:
         escalate_to_top(gate_id, escalate_reason)
     recorded = gates.recorded_answer(gate_id)
