@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -183,7 +184,7 @@ def run_bare(stack: Stack, steps: int) -> tuple[str, list[Step]]:
     sink = Sink(stack.config.data_dir / "aftersales.db")
     bare = Flow.from_source(source=str(PROJECT_ROOT), entrypoint="benchmarks/bare_flow.py:bare_steps")
     bare.deploy(name="bare", work_pool_name=POOL, print_next_steps=False)  # type: ignore[union-attr]
-    run = run_deployment("bare-steps/bare", parameters={"steps": steps + 1, "port": stack.config.smtp_port},
+    run: Any = run_deployment("bare-steps/bare", parameters={"steps": steps + 1, "port": stack.config.smtp_port},
                          timeout=0)
     run_id = str(run.id)
     sink.wait(0, lambda subject, text: subject == f"bare {run_id} step 0")
@@ -288,6 +289,10 @@ def report(name: str, result: list[Step]) -> dict[str, Any]:
     return summary
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=50, help="answers on our repair case (at most 52)")
@@ -298,6 +303,7 @@ def main() -> None:
     if not 1 <= args.steps <= 52:
         parser.error("--steps must be 1-52 (the repair flow takes at most 49 progress reports)")
     started = time.perf_counter()
+    signal.signal(signal.SIGTERM, _interrupt)  # `timeout` or kill: stop the stack on the way out
     with tempfile.TemporaryDirectory(prefix="click-bench-") as tmp:
         print("starting the embedded stack …", flush=True)
         stack = start_stack(Path(tmp))
@@ -308,24 +314,28 @@ def main() -> None:
                 print(f"load average {os.getloadavg()[0]:.1f}; worker polls every "
                       f"{stack.env()['PREFECT_WORKER_QUERY_SECONDS']} s", flush=True)
                 imports = import_costs(stack.env(), args.import_repeat)
-                ours_run, ours = run_ours(stack, args.steps)
-                bare_run, bare = run_bare(stack, args.bare_steps) if args.bare_steps else ("", [])
-                for run_id, steps in ((ours_run, ours), (bare_run, bare)):
-                    if steps:
-                        try:
-                            breakdown(run_id, steps)
-                        except Exception as exc:  # noqa: BLE001 - the timings stand without the split
-                            print(f"breakdown of {run_id} failed: {exc!r}", flush=True)
-                figures = {"load_average": os.getloadavg()[0], "imports": imports, "ours": report("ours", ours)}
-                if bare:
-                    figures["bare"] = report("bare Prefect (same server, pool, worker)", bare)
-                print(f"\nfresh interpreter, wall s (median of {args.import_repeat}): "
-                      + ", ".join(f"{name} {cost:.2f}" for name, cost in imports.items()))
+                print(f"fresh interpreter, wall s (median of {args.import_repeat}): "
+                      + ", ".join(f"{name} {cost:.2f}" for name, cost in imports.items()), flush=True)
+                figures: dict[str, Any] = {"imports": imports}
+                # Each side is summed up as soon as it is measured: a run cut short still tells its figures.
+                for name, measure, steps in (("ours", run_ours, args.steps), ("bare", run_bare, args.bare_steps)):
+                    if not steps:
+                        continue
+                    run_id, result = measure(stack, steps)
+                    try:
+                        breakdown(run_id, result)
+                    except Exception as exc:  # noqa: BLE001 - the timings stand without the split
+                        print(f"breakdown of {run_id} failed: {exc!r}", flush=True)
+                    title = "ours" if name == "ours" else "bare Prefect (same server, pool, worker)"
+                    figures[name] = report(title, result)
+                    figures[f"{name}_steps"] = [[s.index, s.kind, round(s.seconds, 3), s.cached,
+                                                 {k: round(v, 3) for k, v in s.parts.items()}] for s in result]
+                    if args.json:
+                        args.json.write_text(json.dumps(figures, indent=2))
+                figures["load_average"] = os.getloadavg()[0]
         finally:
             stack.stop()
     print(f"load average at the end {os.getloadavg()[0]:.1f}; whole run {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
