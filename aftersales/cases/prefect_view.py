@@ -12,8 +12,9 @@ import enum
 import logging
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -250,10 +251,14 @@ def _in_prefect_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
+_overlapping = 0  # > 0 inside `overlapped()`
+
+
 def _soon(work: Callable[[], None]) -> None:
-    """Inside a flow run, now (its process may end at the next suspend); elsewhere (the web app answering a
-    link, a sweep at a terminal) on a background thread, in order, so a slow Prefect never holds an answer."""
-    if _in_prefect_run():
+    """Inside a flow run, now (its process may end at the next suspend), unless the flow lets it overlap what
+    follows (`overlapped`); elsewhere (the web app answering a link, a sweep at a terminal) on a background thread,
+    in order, so a slow Prefect never holds an answer."""
+    if _in_prefect_run() and not _overlapping:
         work()
         return
     _pending[:] = [f for f in _pending if not f.done()]
@@ -264,6 +269,22 @@ def settle(timeout: float = 30) -> None:
     """Wait for the background updates of this process (tests, and a CLI before it exits)."""
     for future in list(_pending):
         future.result(timeout=timeout)
+
+
+@contextmanager
+def overlapped() -> Iterator[None]:
+    """Within the block, a flow's view updates run beside it (the gate's mail need not wait for the tags and the
+    artifact: ~3 API calls); all are done when the block ends."""
+    global _overlapping
+    _overlapping += 1
+    try:
+        yield
+    finally:
+        _overlapping -= 1
+        try:
+            settle(timeout=120)
+        except Exception as exc:  # noqa: BLE001 - best-effort like every update here: the next step heals it
+            log.warning("Prefect view updates not finished: %s", exc)
 
 
 def refresh(number: str | None = None, *, case_id: int | None = None, now: datetime | None = None) -> None:

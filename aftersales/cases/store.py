@@ -91,6 +91,13 @@ def case_view_number(case_id: int) -> str:
     return case.number
 
 
+def has_event(case_id: int, key: str) -> bool:
+    """Whether the case has a history line with this key."""
+    with session_scope() as session:
+        return session.exec(select(CaseEvent.id).where(CaseEvent.case_id == case_id, CaseEvent.key == key)).first() \
+            is not None
+
+
 def record_event(
     case_id: int, key: str, kind: str, summary: str, *, actor: str = "system", data: dict[str, Any] | None = None,
     at: datetime | None = None,

@@ -208,6 +208,13 @@ def recorded_answer(gate_id: int) -> dict[str, Any] | None:
         return dict(gate.answer) if gate is not None and gate.status == "answered" and gate.answer else None
 
 
+def answer_of(case_id: int, key: str) -> dict[str, Any] | None:
+    """The answer recorded for a case's gate by its key, if any (None while it waits or before it exists)."""
+    with session_scope() as session:
+        gate = session.exec(select(Gate).where(Gate.case_id == case_id, Gate.key == key)).first()
+        return dict(gate.answer) if gate is not None and gate.status == "answered" and gate.answer else None
+
+
 def answered_at(case_id: int, key: str) -> datetime | None:
     """When a case's gate was answered (None while it waits)."""
     with session_scope() as session:

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -200,6 +199,10 @@ def _known(conn: Connection, table: Table, serials: list[str]) -> dict[str, dict
 
 
 def _upsert(conn: Connection, table: Table, values: list[dict[str, Any]], fields: Iterable[str]) -> None:
+    # Imported here: the PostgreSQL dialect costs ~0.1 s, and every flow-run process imports this module (through
+    # the case store) without ever registering units.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     stmt = dialect.insert(table).values(values)
     changes = {f: stmt.excluded[f] for f in (*fields, "source", "updated_at")}
