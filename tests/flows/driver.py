@@ -34,8 +34,8 @@ class Mail:
 class Driver:
     """Reads the sink's mailbox table and submits gate forms over HTTP, as a recipient would."""
 
-    def __init__(self, db_path: Path, web_url: str) -> None:
-        self.db_path = db_path
+    def __init__(self, db_path: Path | str, web_url: str) -> None:
+        self.db_path = db_path  # the stack's SQLite file, or the URL of its PostgreSQL database
         self.web_url = web_url
         self.http = httpx.Client(timeout=60)
         # Reads cases as operations would (signed in); gate links are answered without sign-in, as people do.
@@ -43,9 +43,15 @@ class Driver:
 
     def mails(self, to: str | None = None, after: int = 0) -> list[Mail]:
         """Messages received so far (optionally to one address, after an id)."""
-        with sqlite3.connect(self.db_path, timeout=30) as db:
-            rows = db.execute("SELECT id, rcpt_to, subject, text, html FROM mailbox WHERE id > ? ORDER BY id",
-                              (after,)).fetchall()
+        query = "SELECT id, rcpt_to, subject, text, html FROM mailbox WHERE id > {} ORDER BY id"
+        if isinstance(self.db_path, str):
+            import psycopg
+
+            with psycopg.connect(self.db_path) as conn:
+                rows = conn.execute(query.format("%s"), (after,)).fetchall()
+        else:
+            with sqlite3.connect(self.db_path, timeout=30) as db:
+                rows = db.execute(query.format("?"), (after,)).fetchall()
         mails = [Mail(*row) for row in rows]
         return [m for m in mails if to is None or to in m.rcpt_to]
 
