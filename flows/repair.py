@@ -8,7 +8,6 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from aftersales.config.policy import get_policy
-from aftersales.gates.lifecycle import answered_at
 from aftersales.messaging.summaries import row
 from aftersales.rules.repair import fee_route, visit_window
 from aftersales.rules.satisfaction import is_low_score
@@ -36,7 +35,7 @@ from models.inputs import (
     WarehouseReceiptInput,
 )
 from models.requests import CaseRef
-from tasks.gates import ask, follow_up_low_score, raise_gate
+from tasks.gates import answered_at, ask, follow_up_low_score, raise_gate
 from tasks.records import (
     attach_flow_run,
     close_case,

@@ -18,7 +18,7 @@ from aftersales.messaging.labels import label
 from models.case import CaseSnapshot
 from models.inputs import GateInput, ImprovementInput, JoinedInput
 from tasks.records import record_step
-from tasks.retry import only_transient
+from tasks.retry import only_transient, retried_read
 
 T = TypeVar("T", bound=GateInput)
 
@@ -144,9 +144,16 @@ def tell_at_once(case: CaseSnapshot[Any], asks: list[tuple[str, str, type[GateIn
         notify_gate(open_gate(case.id, key, kind, model.__name__, run_id, summary))
 
 
+@retried_read
 def answerer(case: CaseSnapshot[Any], key: str) -> str | None:
     """The person who answered a case's gate from their link (e.g. the complaint's dedicated handler)."""
     return gates.answered_person(case.id, key)
+
+
+@retried_read
+def answered_at(case_id: int, key: str) -> datetime | None:
+    """When a case's gate was answered (None while it waits); a read, safe to repeat."""
+    return gates.answered_at(case_id, key)
 
 
 class Branch(NamedTuple):

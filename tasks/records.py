@@ -17,11 +17,12 @@ from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
 from aftersales.runtime.prefect import publish_markdown
 from models.case import CaseSnapshot
-from tasks.retry import only_transient
+from tasks.retry import RETRIES, RETRY_DELAY_SECONDS, only_transient, retried_read
 
-RETRY = {"retries": 3, "retry_delay_seconds": 2, "retry_condition_fn": only_transient}
+RETRY = {"retries": RETRIES, "retry_delay_seconds": RETRY_DELAY_SECONDS, "retry_condition_fn": only_transient}
 
 
+@retried_read
 def load_case(number: str, facts_model: type[BaseModel] | None = None) -> CaseSnapshot[Any]:
     """The case with its typed facts (a read, safe to repeat when the flow re-runs from the top)."""
     return cases.snapshot(number, facts_model)

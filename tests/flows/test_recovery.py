@@ -1,13 +1,17 @@
-"""No case is stranded: flow runs killed with their worker, or with the whole stack, are found and run again.
+"""No case is stranded: flow runs killed with their worker, or with the whole stack, are found and run again;
+cases running and waiting outlive a restart of the Prefect server.
 
-These tests start a stack of their own (they kill it); recovery is by the stack's own means: heartbeats, the
-automations it creates, the sweep deployment. Each case must reach its next step with no message sent twice.
+These tests start a stack of their own (they kill it; after the power cut the real `aftersales up` starts it
+again); recovery is by the stack's own means: heartbeats, the automations it creates, the sweep deployment. Each
+case must reach its next step with nobody asked twice and no message sent twice.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +20,8 @@ from uuid import UUID
 import psutil
 import pytest
 
-from aftersales.runtime.leftovers import STACK_ID, read_record
+from aftersales.config.settings import PROJECT_ROOT
+from aftersales.runtime.leftovers import STACK_ID, read_record, write_record
 from aftersales.runtime.stack import Stack, StackConfig, free_port
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
@@ -31,16 +36,42 @@ LIVE = ("PENDING", "RUNNING")
 
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Stack]]:
-    """A stack of this module's own, the newest last (the power cut starts a second one on the same folder)."""
+    """A stack of this module's own (the power cut kills it; `aftersales up` starts it again on the same folder)."""
     config = StackConfig(data_dir=tmp_path_factory.mktemp("recovery"), prefect_port=free_port(),
                          web_port=free_port(), smtp_port=free_port(), heartbeat_seconds=30, pending_seconds=120,
-                         extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}"})  # cases come by key
+                         extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}",  # cases come by key
+                                    "AFTERSALES_POLICY_FILE": str(policy_for_tests(config_dir(tmp_path_factory)))})
     running = [Stack(config, progress=lambda message: None)]
     try:
         running[0].start()
         yield running
     finally:
         running[-1].stop()
+
+
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recovery-config")
+
+
+def policy_for_tests(folder: Path) -> Path:
+    """policy.yaml with a run "Pending" 2 minutes taken for dead (3 shipped): the bound the stack's automation
+    gets here, so that `aftersales up`, which reads it from the policy, finds the runs the cut left as fast."""
+    shipped = (PROJECT_ROOT / "policy.yaml").read_text()
+    assert "  pending_minutes: 3 " in shipped
+    path = folder / "policy.yaml"
+    path.write_text(shipped.replace("  pending_minutes: 3 ", "  pending_minutes: 2 ", 1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def relaunched() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The `aftersales up` started after the power cut; Ctrl-C'd however the module ends."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for up in started:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +92,16 @@ def run_states(driver: Driver, numbers: list[str]) -> dict[str, str]:
         return found
 
 
-def answer_triage_and_catch_runs_executing(driver: Driver, numbers: list[str]) -> dict[str, str]:
-    """Answer every case's first step, then return as soon as one of the resumed runs executes."""
+def answer_triage_and_catch_runs_executing(driver: Driver, numbers: list[str],
+                                           live: tuple[str, ...] = LIVE) -> dict[str, str]:
+    """Answer every case's first step, then return as soon as one of the resumed runs is in a `live` state."""
     for number in numbers:  # three flows start at once: give a loaded machine time
         driver.wait_for_gate(number, "repair.triage", timeout=240)
         driver.answer_gate(number, "repair.triage", "li.na", TRIAGE)
     end = time.monotonic() + 20
     while time.monotonic() < end:
         states = run_states(driver, numbers)
-        if any(state in LIVE for state in states.values()):
+        if any(state in live for state in states.values()):
             return states
         time.sleep(0.2)
     raise AssertionError(f"no run executing to kill: {states}")
@@ -100,6 +132,30 @@ def test_runs_killed_with_their_worker_are_run_again_and_send_nothing_twice(stac
     print(f"\nworker killed with runs {states}: every case at its next step {took:.0f} s later")
 
 
+def test_cases_running_and_waiting_survive_a_restart_of_the_prefect_server(stack_env: Stack,
+                                                                           driver: Driver) -> None:
+    running, answered_while_down, answered_after = (new_case(stack_env) for _ in range(3))
+    numbers = [running, answered_while_down, answered_after]
+    for number in numbers:
+        driver.wait_for_gate(number, "repair.triage", timeout=240)
+    states = answer_triage_and_catch_runs_executing(driver, [running], live=("RUNNING",))  # in its flow code
+    stack_env.stop_server()  # SIGTERM to the server; its PostgreSQL, the worker and the web app keep running
+    stopped_at = time.monotonic()
+    gate = driver.wait_for_gate(answered_while_down, "repair.triage")
+    _, link = driver.link_for_gate("li.na", gate["id"])
+    response = driver.answer(link, TRIAGE)  # the answer is kept; its resume waits for the server
+    assert response.status_code == 200, response.text[:2000]
+    stack_env.start_server()
+    down = time.monotonic() - stopped_at
+    driver.answer_gate(answered_after, "repair.triage", "li.na", TRIAGE)
+    took = assert_every_case_moves_on(driver, numbers, stopped_at)
+    for number in numbers:
+        [triage] = [g for g in driver.case(number)["gates"] if g["kind"] == "repair.triage"]
+        assert triage["status"] == "answered"
+    print(f"\nPrefect server down {down:.0f} s with runs {states} and an answer given meanwhile: every case at "
+          f"its next step {took:.0f} s after the stop")
+
+
 def power_cut(stack: Stack) -> int:
     """SIGKILL every process of the stack at once: its children, their flow runs, its watcher, its PostgreSQL."""
     victims = []
@@ -122,28 +178,65 @@ def power_cut(stack: Stack) -> int:
     return len(victims) + 1
 
 
-def test_after_a_power_cut_the_stack_starts_again_and_every_case_moves_on(stacks: list[Stack], stack_env: Stack,
-                                                                          driver: Driver) -> None:
+def launcher_died_too(stack: Stack) -> None:
+    """This test process launched the stack and stands for the `aftersales up` the cut killed: the record of the
+    stack names, as after a real cut, a launcher that no longer runs (a process that has ended)."""
+    record = read_record(stack.config.data_dir)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    record["owner"] = gone.pid  # its start time stays this process's: a later process on that pid is no owner
+    write_record(stack.config.data_dir, record)
+
+
+def aftersales_up(stack: Stack, output: Path) -> subprocess.Popen[bytes]:
+    """The real `aftersales up` on the stack's folder and ports, as an operator types it after the cut."""
+    c = stack.config
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSALES_", "PREFECT_")) and k != STACK_ID}
+    env.update({k: v for k, v in c.extra_env.items() if k.startswith("AFTERSALES_")})
+    return subprocess.Popen([sys.executable, "-m", "aftersales.cli", "up", "--data-dir", str(c.data_dir),
+                             "--prefect-port", str(c.prefect_port), "--web-port", str(c.web_port),
+                             "--smtp-port", str(c.smtp_port), "--no-demo"],
+                            env=env, cwd=PROJECT_ROOT, stdout=output.open("wb"), stderr=subprocess.STDOUT)
+
+
+def wait_until_up(up: subprocess.Popen[bytes], output: Path, timeout: float = 240) -> None:
+    end = time.monotonic() + timeout
+    while "All parts are running." not in output.read_text(errors="replace"):
+        assert up.poll() is None, f"aftersales up ended with {up.returncode}:\n{output.read_text()[-3000:]}"
+        assert time.monotonic() < end, f"aftersales up not running after {timeout} s:\n{output.read_text()[-3000:]}"
+        time.sleep(0.5)
+
+
+def test_after_a_power_cut_aftersales_up_starts_the_stack_again_and_every_case_moves_on(
+        stack_env: Stack, driver: Driver, relaunched: list[subprocess.Popen[bytes]], tmp_path: Path) -> None:
     numbers = [new_case(stack_env) for _ in range(CASES)]
     states = answer_triage_and_catch_runs_executing(driver, numbers)
     killed = power_cut(stack_env)
     killed_at = time.monotonic()
     assert read_record(stack_env.config.data_dir)["stack_id"] == stack_env.stack_id, "the record outlives the cut"
+    launcher_died_too(stack_env)
 
-    again = Stack(stack_env.config, progress=lambda message: None)
-    stacks.append(again)
-    again.start()  # ends nothing (all dead), replaces the stale PostgreSQL pid file, same data and ports
+    output = tmp_path / "up.out"
+    relaunched.append(up := aftersales_up(stack_env, output))
+    wait_until_up(up, output)  # ends nothing (all dead), replaces the stale PostgreSQL pid file, same data and ports
     started = time.monotonic() - killed_at
     took = assert_every_case_moves_on(driver, numbers, killed_at)
-    print(f"\npower cut ({killed} processes) with runs {states}: stack up again in {started:.0f} s, "
+    print(f"\npower cut ({killed} processes) with runs {states}: `aftersales up` running again in {started:.0f} s, "
           f"every case at its next step {took:.0f} s after the cut")
 
 
-def test_nothing_of_the_first_stack_runs_any_more(stacks: list[Stack]) -> None:
+def test_nothing_of_the_first_stack_runs_and_ctrl_c_ends_all_of_the_second(
+        stacks: list[Stack], relaunched: list[subprocess.Popen[bytes]]) -> None:
     first = stacks[0]
-    left = [p.pid for p in psutil.process_iter() if _carries(p, first.stack_id)]
-    assert left == []
+    assert [p.pid for p in psutil.process_iter() if _carries(p, first.stack_id)] == []
+    [up] = relaunched
+    second = read_record(first.config.data_dir)["stack_id"]
+    assert second != first.stack_id and [p for p in psutil.process_iter() if _carries(p, second)]
     assert Path(first.pgdata / "postmaster.pid").exists(), "the second stack's PostgreSQL runs on the same folder"
+    up.send_signal(signal.SIGINT)  # Ctrl-C
+    assert up.wait(timeout=90) == 0
+    assert [p.pid for p in psutil.process_iter() if _carries(p, second)] == []
+    assert not Path(first.pgdata / "postmaster.pid").exists(), "its PostgreSQL stopped with it"
 
 
 def _carries(process: psutil.Process, stack_id: str) -> bool:

@@ -26,7 +26,7 @@ from aftersales.errors import (
     is_unavailable,
     one_line,
 )
-from tasks.retry import only_transient
+from tasks.retry import RETRIES, only_transient, retried_read
 
 
 def free_port() -> int:
@@ -235,3 +235,41 @@ def test_a_configuration_error_survives_pickling_as_prefect_stores_it():
     error = ConfigurationError("unknown role 'x'", file="policy.yaml", key="gates.repair.triage.role")
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.file, copy.key) == (str(error), error.file, error.key)
+
+
+def test_a_read_outside_the_tasks_waits_out_a_database_that_comes_back(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("tasks.retry.RETRY_DELAY_SECONDS", 0)
+    outcomes: list[BaseException | str] = [postgres_refused(), postgres_refused(), "the case"]
+    calls: list[int] = []
+
+    @retried_read
+    def read() -> str:
+        calls.append(1)
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    assert read() == "the case" and len(calls) == 3
+
+
+def test_a_read_gives_up_after_the_tasks_budget_and_never_retries_a_deliberate_error(
+        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("tasks.retry.RETRY_DELAY_SECONDS", 0)
+    calls: list[str] = []
+
+    @retried_read
+    def down() -> None:
+        calls.append("down")
+        raise postgres_refused()
+
+    @retried_read
+    def missing() -> None:
+        calls.append("missing")
+        raise NotFound("case RP-1 not found")
+
+    with pytest.raises(exc.OperationalError):
+        down()
+    with pytest.raises(NotFound):
+        missing()
+    assert calls == ["down"] * (RETRIES + 1) + ["missing"]
