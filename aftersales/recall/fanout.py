@@ -47,7 +47,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from aftersales.config.policy import RecallFanout, get_policy
@@ -108,11 +108,26 @@ def outbox_counts(recall: str, conn: Connection | None = None) -> dict[str, int]
         return {status: count for status, count in own.execute(query)}
 
 
-def release_stale(recall: str, *, now: datetime | None = None, stale_seconds: int | None = None) -> dict[str, int]:
-    """Claims of dead senders: `claimed` rows back to pending (never started), `sending` rows to uncertain."""
+def claim_of(sender: str | None) -> str:
+    """A new claim token; a named sender's claims start with its name (fits the 40-character column)."""
+    return f"{sender[:32]}-{uuid.uuid4().hex[:7]}" if sender else uuid.uuid4().hex
+
+
+def release_stale(recall: str, *, now: datetime | None = None, stale_seconds: int | None = None,
+                  dead_sender: str | None = None) -> dict[str, int]:
+    """Claims of dead senders: `claimed` rows back to pending (never started), `sending` rows to uncertain.
+
+    A claim is dead once older than the stale limit, or at once when it was made by `dead_sender`: the recall's
+    flow run passes its own id when it runs again, because Prefect starts a run again only after its earlier
+    process was found dead (crashed, or silent past the heartbeat limit). Without that, a run rescheduled within
+    the stale limit would skip the rows its dead attempt had claimed, and those customers would never be told.
+    """
     limit = stale_seconds if stale_seconds is not None else get_policy().recall.fanout.claim_stale_seconds
     cutoff = (now or clock.now()) - timedelta(seconds=limit)
-    stale = and_(NOTICES.c.recall == recall, NOTICES.c.claimed_at <= cutoff)
+    dead = NOTICES.c.claimed_at <= cutoff
+    if dead_sender:
+        dead = or_(dead, NOTICES.c.claim.startswith(f"{dead_sender[:32]}-", autoescape=True))
+    stale = and_(NOTICES.c.recall == recall, dead)
     with get_engine().begin() as conn:
         back = conn.execute(update(NOTICES).where(stale, NOTICES.c.status == CLAIMED)
                             .values(status=PENDING, claim=None, claimed_at=None)).rowcount
@@ -256,17 +271,18 @@ class _Pace:
 
 
 def send_pending(text: RecallText, *, fanout: RecallFanout | None = None, progress: Progress | None = None,
-                 stop_after: int | None = None) -> FanoutReport:
+                 stop_after: int | None = None, sender: str | None = None) -> FanoutReport:
     """Send every pending notice of the recall, batch by batch, then retry the failed ones (policy bound).
 
     Notices are rendered per customer (language, name, serials, link). `stop_after` ends the call after that
-    many messages (a flow's slice of work, or a test); the rest stay pending for the next call.
+    many messages (a flow's slice of work, or a test); the rest stay pending for the next call. `sender` names
+    the claims (see release_stale's `dead_sender`).
     """
     bound = fanout or get_policy().recall.fanout
     settings = get_settings()
     recall = text.recall_number
     report = FanoutReport()
-    claim = uuid.uuid4().hex
+    claim = claim_of(sender)
     pace = _Pace(bound.messages_per_second)
     started = time.monotonic()
     batch_path = not settings.customer_apprise_url
