@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
+from prefect.runtime import flow_run
 
 from aftersales.cases import store as cases
 from aftersales.config.policy import get_policy
@@ -34,12 +35,15 @@ def find_affected(number: str, selection: dict[str, Any]) -> dict[str, int]:
 
 @task(**RETRY)  # type: ignore[call-overload]
 def send_notices(number: str, recall_class: str, product_model: str, hazard: str, remedy: str) -> dict[str, Any]:
-    """The notification fan-out in batches, inside the recall's run; a rerun after a
-    crash hands the dead sender's claims back first, so nobody is notified twice."""
-    release_stale(number)
+    """The notification fan-out in batches, inside the recall's run; a rerun after a crash hands the dead
+    attempt's claims back first (claimed rows to pending, in-flight ones to uncertain), so nobody is notified
+    twice and nobody is skipped."""
+    run_id = flow_run.id  # the claims' owner: an earlier attempt of this same run is dead when this one runs
+    sender = run_id.replace("-", "") if run_id else None
+    release_stale(number, dead_sender=sender)
     text = RecallText(recall_number=number, recall_class=recall_class, product_model=product_model, hazard=hazard,
                       remedy=remedy)
-    report = send_pending(text, progress=artifact_progress(number))
+    report = send_pending(text, progress=artifact_progress(number), sender=sender)
     done = clock.now()
     left = report.by_status.get("pending", 0) + report.by_status.get("claimed", 0)
     if not left:

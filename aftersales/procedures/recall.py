@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from aftersales.procedures.registry import Problem, Procedure, register
-from aftersales.recall.case import acknowledgement_waits, progress_reports, regulatory_clocks, remedies_followed
+from aftersales.recall.case import (
+    acknowledgement_waits,
+    progress_reports,
+    regulatory_clocks,
+    remedies_followed,
+    status_reports,
+)
 from models.recall_case import RecallFacts
 
 REPORT_ROLES = ("quality_inspection", "general_manager")
@@ -41,7 +47,7 @@ RECALL = register(Procedure(
     name="recall", prefix="RC", flow="flows/recall.py:recall", deployment="recall/recall",
     policy_section="recall", facts_key="recall", facts_model=RecallFacts,
     intake_checks=(selection_finds_units,),
-    watchers=(acknowledgement_waits, regulatory_clocks, progress_reports, remedies_followed),
+    watchers=(acknowledgement_waits, regulatory_clocks, progress_reports, remedies_followed, status_reports),
     report_roles=REPORT_ROLES,
     description="Product recall and remedial compensation (召回): issue 12, spec §7, regulations.md",
 ))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 from sqlmodel import select as sm_select
 
@@ -17,7 +17,7 @@ from aftersales.cases import store as cases
 from aftersales.cases.store import record_event
 from aftersales.config.policy import Policy, get_policy
 from aftersales.errors import IntegrationError
-from aftersales.gates.lifecycle import mark_answered
+from aftersales.gates.lifecycle import mark_answered, notify_gate, open_gate
 from aftersales.gates.resume import resume_gate
 from aftersales.messaging.notices import notice
 from aftersales.messaging.recipients import role_recipients
@@ -34,6 +34,7 @@ from models import Case, Gate
 log = logging.getLogger(__name__)
 
 ACK_GATE = "recall.acknowledgements"
+STATUS_GATE = "recall.status_report"
 PROCEDURE_OF_REMEDY = {"repair": "repair", "exchange": "exchange", "return": "return"}
 # The clocks a recall keeps on its case: (data key of the deadline, data key set when it is met, what it is).
 CLOCKS = (("notify_by", "notified_at", "customers notified"),
@@ -139,6 +140,7 @@ def closing_report(number: str, answer: dict[str, Any], now: datetime) -> dict[s
             "completion_percent": book.whole.completion,
             "by_batch": {b: dict(t.counts) for b, t in book.by_batch.items()},
             "disposal": answer["disposal"], "completed_on": str(answer["completed_on"]),
+            "status_reports": end_status_reports(number, now),
             "reported_at": now.isoformat()}
 
 
@@ -235,6 +237,63 @@ def progress_reports(at: datetime) -> list[int]:
                    case.number, "recall.progress", {"count": count, "completion": book.whole.completion, **counts})
             acted.append(case.id)
     return acted
+
+
+def status_reports(at: datetime) -> list[int]:
+    """A recall in a market with periodic status reports (US: 21 CFR 7.53, every 2-4 weeks) owes one per period
+    until it is closed: the sweep opens each period's report as a gate when the period begins, due at its end.
+
+    Why a gate of its own per period, opened by the sweep and answered from a link with no flow waiting on it
+    (like the spare unit's): it is then reminded before and escalated at breach on the gates' own ladder, shows
+    on the dashboard and the case, and keeps who submitted what (the answer is stored on the case). Not the
+    daily series (aftersales/gates/series.py: one gate per working day on a country's calendar, ended by a
+    report, the run suspended on it), and not a flow resume every fortnight for a recall that runs for months
+    on other steps. The periods count from the decision; a sweep down for a whole period opens only the
+    running one (the missed one would be breached at once, and the FDA wants the current status).
+    """
+    policy = get_policy()
+    opened: list[int] = []
+    for case in _open_recalls():
+        clocks = case.data.get("clocks")
+        if not clocks or case.id is None or case.number is None:
+            continue
+        market = policy.recall.markets.get(clocks["market"])
+        every = market.status_report_every if market is not None else None
+        if market is None or every is None:
+            continue
+        start = datetime.fromisoformat(clocks["decided_at"])
+        period = periods_elapsed(start, at, lambda t, e=every: due(policy, t, e)) + 1  # type: ignore[misc]
+        begins = start
+        for _ in range(period - 1):
+            begins = due(policy, begins, every)
+        ends = due(policy, begins, every)
+        key = f"status_report#{period}"
+        with session_scope() as session:
+            known = session.exec(sm_select(Gate.id).where(Gate.case_id == case.id, Gate.key == key)).first()
+        if known is not None:
+            continue
+        summary = [{"label": "regulator", "value": clocks["regulator"]},
+                   {"label": "status report", "value": f"no. {period} ({clocks['market']}: {market.cite})"},
+                   {"label": "period", "value": f"{local_text(begins, policy)} – {local_text(ends, policy)}"},
+                   {"label": "ledger", "value": f"/recalls/{case.number}"}]
+        gate_id = open_gate(case_id=case.id, key=key, kind=STATUS_GATE, input_model="RegulatorSubmissionInput",
+                            flow_run_id=None, summary=summary, now=at, deadline_at=ends)
+        notify_gate(gate_id, "request", now=at)
+        opened.append(case.id)
+    return opened
+
+
+def end_status_reports(number: str, at: datetime) -> dict[str, int]:
+    """At the closing report (which asks the regulator to end the recall, 21 CFR 7.55) the period still running
+    owes no status report of its own: its gate is ended. Returns the reports submitted and ended."""
+    with session_scope() as session:
+        case = cases.get_case(session, number)
+        gates = session.exec(sm_select(Gate).where(Gate.case_id == case.id, Gate.kind == STATUS_GATE)).all()
+        submitted = sum(1 for g in gates if g.status == "answered")
+        ended = session.execute(update(Gate).where(col(Gate.case_id) == case.id, col(Gate.kind) == STATUS_GATE,
+                                                   col(Gate.status) == "waiting")
+                                .values(status="ended", due_at=None)).rowcount  # type: ignore[attr-defined]
+    return {"submitted": submitted, "ended": int(ended)}
 
 
 def remedies_followed(at: datetime) -> list[int]:

@@ -3,25 +3,32 @@ by quality and the GM (an unknown market refused at the answer), its CN clocks o
 units in two batches notified by the flow itself (the stack's mail sink receives each notice once), acknowledgements
 from the links ending the one aggregate wait when the sweep sees 80 %, two units' child repair cases opened with
 their own customers, compensation approved by finance and the GM, a progress report from the sweep, and the
-ledger and the closing report right.
+ledger and the closing report right. Then a second recall whose worker is SIGKILLed in the middle of its fan-out:
+the sweep's recovery runs it again, and nobody is notified twice.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from datetime import date, datetime, timedelta
+from uuid import UUID
 
 import httpx
+import psutil
 from sqlmodel import col, select
 
 from aftersales.config.policy import get_policy
 from aftersales.recall.clocks import recall_clocks
+from aftersales.recall.fanout import outbox_counts
 from aftersales.recall.units import UnitRow, write_units
 from aftersales.runtime.db import session_scope
+from aftersales.runtime.leftovers import STACK_ID
 from aftersales.runtime.stack import Stack
+from aftersales.sla.recovery import recover_runs
 from aftersales.sla.sweep import sweep
-from models import Case
+from models import Case, RecallNotice
 from tests.flows.driver import Driver
 from tests.signin import session_cookie
 
@@ -122,3 +129,102 @@ def test_a_class_i_recall_runs_from_the_notice_to_its_closing_report(stack_env: 
     closing = http.get(f"/cases/{number}/forms/RECALL-CLOSE?lang=en").text
     assert "Recall closing report" in closing and "返原厂报废" in closing
     assert "召回事件报告表" in http.get(f"/cases/{number}/forms/RECALL-EVENT").text
+
+
+def kill_flow_runs(stack: Stack) -> int:
+    """SIGKILL every flow-run process (`python -m prefect.engine`) of the stack; how many."""
+    victims = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(STACK_ID) == stack.stack_id and "prefect.engine" in " ".join(process.cmdline()):
+                process.kill()
+                victims.append(process)
+        except psutil.Error:
+            continue
+    psutil.wait_procs(victims, timeout=10)
+    return len(victims)
+
+
+KILLED_UNITS = 900  # two batches of 500 at <= 400 messages/s: the fan-out takes seconds, the kill lands inside it
+
+
+def test_a_worker_killed_in_the_middle_of_the_fan_out_resumes_with_no_customer_notified_twice(
+        stack_env: Stack, driver: Driver) -> None:
+    from prefect import get_client
+    from prefect.states import Crashed
+
+    write_units([UnitRow(serial=f"SN-K{i:04d}", batch=("K-A", "K-B")[i % 2], product_model="PT-3000",
+                         customer_ref=f"K{i:04d}", customer_name=f"客户K{i}", customer_email=f"k{i}@example.com",
+                         language="en" if i % 2 else "zh", sale_date=date.today() - timedelta(days=90))
+                 for i in range(KILLED_UNITS)], source="flow-test-kill")
+    opened = httpx.post(f"{stack_env.config.web_url}/api/cases", timeout=60, cookies=session_cookie(), json={
+        "procedure": "recall", "customer_name": "质量部", "customer_phone": "02188886666",
+        "customer_email": "quality@example.com", "product_model": "PT-3000", "language": "zh",
+        "problem_description": "温控器批次不良", "channel": "email",
+        "recall": {"origin": "outside_notice", "hazard": "The thermostat may fail.", "manufacturer": "OEM Co.",
+                   "selection": {"batches": ["K-A", "K-B"]}}})
+    assert opened.status_code == 201, opened.text
+    number = opened.json()["number"]
+    driver.answer_gate(number, "recall.investigation", SUN, {"findings": "K批次温控器不良", "confirmed": "true"})
+    decided = {"recall": "true", "recall_class": "I", "market": "CN"}
+    driver.answer_gate(number, "recall.decision_quality", SUN, decided)
+    driver.answer_gate(number, "recall.decision", LIU, decided)
+    driver.answer_gate(number, "recall.plan", SUN, {"plan": "免费更换温控器", "remedy": "exchange"})
+    driver.answer_gate(number, "recall.plan_approval", LIU, {"approved": "true"})
+
+    # Kill the worker's process group (the recall's run with it) once some notices, not all, were sent.
+    end = time.monotonic() + 120
+    while outbox_counts(number).get("sent", 0) < 50:
+        assert time.monotonic() < end, f"the fan-out never started: {outbox_counts(number)}"
+        time.sleep(0.02)
+    stack_env.stop_worker(kill=True)
+    # The flow-run process outlived its worker's group in the first run of this test (it finished the fan-out):
+    # kill it too, found by the stack's id in its environment as tests/flows/test_recovery.py's power cut does.
+    assert kill_flow_runs(stack_env) >= 1, "no flow-run process to kill"
+    killed_at = time.monotonic()
+    before = outbox_counts(number)
+    assert before.get("pending", 0) + before.get("claimed", 0) > 0, f"killed too late: {before}"
+    assert before.get("sending", 0) <= get_policy().recall.fanout.connections, before
+
+    # The stack's heartbeat automation would mark the silent run Crashed after 3 beats (90 s): do it now, then
+    # the sweep's recovery pass runs it again under its own id before the worker is back.
+    run_id = driver.case(number)["flow_run_id"]
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(run_id), Crashed(message="its heartbeat stopped (the test killed it)"))
+    assert number in recover_runs().rescheduled
+    stack_env.start_worker()
+
+    end = time.monotonic() + 180
+    while not any(h["key"] == "notified" for h in driver.case(number)["history"]):
+        assert time.monotonic() < end, f"the fan-out never finished: {outbox_counts(number)}"
+        time.sleep(0.5)
+    resumed = time.monotonic() - killed_at
+
+    # Dead claims went back to pending at once (no 120 s stale wait); the notices the SMTP server held when the
+    # worker died are `uncertain`, never sent again by themselves (fanout.py: at most once at that instant).
+    after = outbox_counts(number)
+    uncertain = after.get("uncertain", 0)
+    assert after == {"sent": KILLED_UNITS - uncertain, **({"uncertain": uncertain} if uncertain else {})}
+    assert uncertain == before.get("sending", 0)
+    customers = {f"k{i}@example.com" for i in range(KILLED_UNITS)}
+    received = Counter(m.rcpt_to for m in driver.mails() if m.rcpt_to in customers and ACK.search(m.text or ""))
+    assert set(received.values()) == {1}, "nobody notified twice"
+    with session_scope() as session:
+        rows = session.exec(select(RecallNotice).where(RecallNotice.recall == number)).all()
+    sent = {r.email for r in rows if r.status == "sent"}
+    held = {r.email for r in rows if r.status == "uncertain"}
+    assert sent <= set(received) <= sent | held, "every sent notice arrived once; an uncertain one at most once"
+    assert len(sent) + len(held) == KILLED_UNITS
+    history = driver.case(number)["history"]
+    assert [h["kind"] for h in history].count("recovery") == 1
+    notified = next(h for h in history if h["key"] == "notified")
+    assert notified["data"]["fanout"]["outbox"] == after and notified["data"]["in_time"] is True
+
+    # The recall moves on: the regulator's reports, then the acknowledgements wait; the ledger counts the sent.
+    driver.answer_gate(number, "recall.regulator_reports", SUN, {"submitted_by": "孙丽", "reference": "沪药监-2026-18",
+                                                                 "submitted_on": date.today().isoformat()})
+    driver.wait_for_gate(number, "recall.acknowledgements", timeout=120)
+    csv_all = httpx.get(f"{stack_env.config.web_url}/recalls/{number}/ledger.csv", timeout=60,
+                        cookies=session_cookie()).text.splitlines()[-1]
+    assert csv_all == f"{number},ALL,{uncertain},{KILLED_UNITS - uncertain},0,0,0,{KILLED_UNITS},0.0"
+    print(f"\nworker killed at {before}: resumed and finished {resumed:.0f} s later, {uncertain} uncertain")

@@ -174,7 +174,7 @@ import sys
 from aftersales.config.policy import RecallFanout
 from aftersales.recall.fanout import RecallText, send_pending
 send_pending(RecallText("RC-TEST-1", "I", "PT-3000", "hazard", "repair"),
-             fanout=RecallFanout(batch_size=400, messages_per_second=150, connections=2))
+             fanout=RecallFanout(batch_size=400, messages_per_second=150, connections=2), sender="run0001")
 """
 
 
@@ -198,8 +198,10 @@ def test_a_sender_killed_mid_batch_is_resumed_and_nobody_is_notified_twice(setti
     # Two connections: at most two notices were in the server's hands when the sender died.
     assert before["claimed"] > 0 and before["sending"] <= 2 and before["sent"] >= 248
 
-    assert release_stale("RC-TEST-1", stale_seconds=0) == {"released": before["claimed"],
-                                                           "uncertain": before["sending"]}
+    # Its claims are seconds old: another sender's would be left alone; the dead run's are released at once.
+    assert release_stale("RC-TEST-1", dead_sender="run0002") == {"released": 0, "uncertain": 0}
+    assert release_stale("RC-TEST-1", dead_sender="run0001") == {"released": before["claimed"],
+                                                                 "uncertain": before["sending"]}
     report = send_pending(TEXT, fanout=RecallFanout(batch_size=400, messages_per_second=2000, connections=3))
     assert report.sent == 1000 - before["sent"] - before["sending"]
     received = Counter(m.rcpt_to for m in mails())

@@ -172,3 +172,56 @@ def test_the_regulators_reports_and_the_closing_report_print_in_chinese_and_engl
     closing = web.get(f"/cases/{number}/forms/RECALL-CLOSE?lang=en").text
     assert "Recall closing report" in closing and "返原厂报废" in closing and "2026-12-01" in closing
     assert web.get(f"/cases/{number}/forms/RECALL-NOPE").status_code == 404
+
+
+def test_a_us_recall_owes_an_fda_status_report_each_period_reminded_escalated_and_ended_at_closing(
+        settings: Settings) -> None:
+    from aftersales.config.policy import get_policy
+    from aftersales.gates.links import answer_by_link
+    from aftersales.sla.deadlines import due
+    from aftersales.sla.sweep import sweep
+
+    register_units()
+    us, cn = open_recall(), open_recall()
+    for number, market in ((us, "US"), (cn, "CN")):
+        build_outbox(number, UnitSelection(product_model="PT-3000", batches=["L1"]))
+        recall_case.start_clocks(number, market, "II", NOTICED)
+    with session_scope() as session:
+        us_id = cases.get_case(session, us).id
+    policy = get_policy()
+    every = policy.recall.markets["US"].status_report_every
+    assert every is not None and (every.amount, every.unit) == (14, "natural_days"), "21 CFR 7.53: 2-4 weeks"
+    first_due = due(policy, NOTICED, every)
+
+    def status_gates() -> dict[str, Gate]:
+        with session_scope() as session:
+            return {g.key: g for g in session.exec(select(Gate).where(Gate.kind == "recall.status_report")).all()}
+
+    with MailSink(settings.smtp_host, settings.smtp_port):
+        # Period 1 opens with the decision (the CN recall owes none); once, however often the sweep runs.
+        assert recall_case.status_reports(NOTICED + timedelta(hours=1)) == [us_id]
+        assert recall_case.status_reports(NOTICED + timedelta(hours=2)) == []
+        first = status_gates()["status_report#1"]
+        assert (first.case_id, first.status, first.deadline_at, first.assignee_role) == (
+            us_id, "waiting", first_due, "quality_inspection")
+        # The gates' own sweep reminds it before its deadline and escalates it at breach; the next period opens.
+        assert first.id in sweep(first.remind_at + timedelta(minutes=1), resend=False, resume=False).reminded
+        late = sweep(first_due + timedelta(minutes=1), resend=False, resume=False)
+        assert first.id in late.escalated and late.watched["recall.status_reports"] == [us_id]
+        second = status_gates()["status_report#2"]
+        assert second.deadline_at == due(policy, first_due, every)
+        with session_scope() as session:
+            mails = session.exec(select(MailboxMessage)).all()
+            # the newest link (a request's lives 14 days, the period too: the reminder brings a fresh one)
+            link = [line for m in mails for line in (m.text or "").split() if f"/gates/{first.id}?t=" in line][-1]
+        # Quality submits period 1 from the link (the web form's path, at the test's clock): no flow waits on it.
+        gate = answer_by_link(first.id, link.split("t=", 1)[1], {"submitted_by": "孙丽", "reference": "FDA-Z-1",
+                                                                 "submitted_on": "2026-11-17"},
+                              now=first_due + timedelta(days=1))
+        assert (gate.status, gate.answer["reference"]) == ("answered", "FDA-Z-1")
+        report = recall_case.closing_report(us, {"disposal": "返原厂报废", "completed_on": "2026-11-20"},
+                                            first_due + timedelta(days=3))
+    # The closing report (the request to end the recall, 21 CFR 7.55) ends the running period's report.
+    assert report["status_reports"] == {"submitted": 1, "ended": 1}
+    assert {k: g.status for k, g in status_gates().items()} == {"status_report#1": "answered",
+                                                                "status_report#2": "ended"}
