@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-production lint install clean
+.PHONY: demo test test-faults test-production lint install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ test: $(STAMP)
 	./scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not production and not timing_faults"
+
+## The fault tests that must catch a run while it executes, one file at a time on an otherwise idle machine.
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m timing_faults tests/flows
 
 ## The production topology with the 60 cases of issue 13 (about 30 minutes on 2 cores; `make test` runs 8).
 test-production: $(STAMP)

@@ -24,7 +24,7 @@ from tests.flows.test_repair_flow import TRIAGE
 from tests.integration.conftest import new_postgres_database
 from tests.signin import HOTLINE_KEY, bearer
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.timing_faults]
 OUTAGE = 5.0  # seconds the database is away: a restart on a loaded host; the run's first reads fall into it
 
 

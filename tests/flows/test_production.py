@@ -22,12 +22,12 @@ from aftersales.runtime.stack import Stack, StackConfig, free_port
 from tests.flows.driver import Driver
 from tests.signin import HOTLINE_KEY, bearer
 
-# Heaviest test of the suite (every step of every case is a flow-run process on 2 cores). `make test` runs it with
-# 8 cases, so every part of the topology is crossed (both instances, all three workers) within the suite's time;
-# `make test-production` runs the 60 cases of issue 13 (~30 min on 2 cores).
+# Heaviest test there is (every step of every case is a flow-run process on 2 cores): `make test-production` runs the
+# 60 cases of issue 13 (~30 min on 2 cores); `make test` leaves it out, its three workers starved the suite's other
+# stack (seen in a full run: other tests' flows never started within 90 s). AFTERSALES_TEST_PRODUCTION_CASES=8 tries it.
 pytestmark = [pytest.mark.stack, pytest.mark.production]
 
-CASES = int(os.environ.get("AFTERSALES_TEST_PRODUCTION_CASES", "8"))
+CASES = int(os.environ.get("AFTERSALES_TEST_PRODUCTION_CASES", "60"))
 # The shortest path to a closed case: an unfounded complaint, three steps (F1:212-214, 004:485, spec §5.6).
 ANSWERS = {
     "complaint.first_response": {"response": "已致电客户,正在调查", "needs_joint_inspection": "false"},

@@ -17,6 +17,7 @@ from uuid import UUID
 
 import httpx
 import psutil
+import pytest
 from sqlmodel import col, select
 
 from aftersales.config.policy import get_policy
@@ -148,6 +149,7 @@ def kill_flow_runs(stack: Stack) -> int:
 KILLED_UNITS = 900  # two batches of 500 at <= 400 messages/s: the fan-out takes seconds, the kill lands inside it
 
 
+@pytest.mark.timing_faults
 def test_a_worker_killed_in_the_middle_of_the_fan_out_resumes_with_no_customer_notified_twice(
         stack_env: Stack, driver: Driver) -> None:
     from prefect import get_client

@@ -132,6 +132,7 @@ def test_runs_killed_with_their_worker_are_run_again_and_send_nothing_twice(stac
     print(f"\nworker killed with runs {states}: every case at its next step {took:.0f} s later")
 
 
+@pytest.mark.timing_faults
 def test_cases_running_and_waiting_survive_a_restart_of_the_prefect_server(stack_env: Stack,
                                                                            driver: Driver) -> None:
     running, answered_while_down, answered_after = (new_case(stack_env) for _ in range(3))
