@@ -154,10 +154,12 @@ def _recalled(number: str) -> int:
 # --- what the sweep watches ---------------------------------------------------------------------------------
 
 
-def _open_recalls() -> list[Case]:
+def _decided_recalls() -> list[tuple[int, str, Case, dict[str, Any]]]:
+    """Open recalls whose class and market are decided (their clocks set): id, number, case and clocks."""
     with session_scope() as session:
-        return list(session.exec(sm_select(Case).where(Case.procedure == "recall",
-                                                       col(Case.closed_at).is_(None))).all())
+        cases = session.exec(sm_select(Case).where(Case.procedure == "recall", col(Case.closed_at).is_(None))).all()
+    return [(case.id, case.number, case, case.data["clocks"]) for case in cases
+            if case.data.get("clocks") and case.id is not None and case.number is not None]
 
 
 def acknowledgement_waits(at: datetime) -> list[int]:
@@ -192,10 +194,7 @@ def regulatory_clocks(at: datetime) -> list[int]:
     policy = get_policy()
     roles = list(policy.recall.procedure.clock_roles)
     acted: list[int] = []
-    for case in _open_recalls():
-        clocks = case.data.get("clocks")
-        if not clocks or case.id is None or case.number is None:
-            continue
+    for case_id, number, case, clocks in _decided_recalls():
         for deadline_key, met_key, what in CLOCKS:
             if case.data.get(met_key):
                 continue
@@ -205,13 +204,13 @@ def regulatory_clocks(at: datetime) -> list[int]:
                 continue
             text = "recall.clock_breached" if stage == "breached" else "recall.clock_reminder"
             people = role_recipients(roles + (["general_manager"] if stage == "breached" else []))
-            if record_event(case.id, f"clock:{deadline_key}:{stage}", "overdue" if stage == "breached" else "reminder",
+            if record_event(case_id, f"clock:{deadline_key}:{stage}", "overdue" if stage == "breached" else "reminder",
                             f"{what}: due {local_text(end, policy)} ({clocks['market']}, class "
                             f"{clocks['recall_class']}) - {stage}", at=at):
-                notice(case.id, f"case:{case.id}:clock:{deadline_key}:{stage}", people, case.number, text,
+                notice(case_id, f"case:{case_id}:clock:{deadline_key}:{stage}", people, number, text,
                        {"what": what, "due": local_text(end, policy), "market": clocks["market"],
                         "recall_class": clocks["recall_class"]})
-                acted.append(case.id)
+                acted.append(case_id)
     return acted
 
 
@@ -220,22 +219,19 @@ def progress_reports(at: datetime) -> list[int]:
     market's status-report interval where it has one, 21 CFR 7.53; else the policy's)."""
     policy = get_policy()
     acted: list[int] = []
-    for case in _open_recalls():
-        clocks = case.data.get("clocks")
-        if not clocks or case.id is None or case.number is None:
-            continue
+    for case_id, number, _, clocks in _decided_recalls():
         every = policy.recall.markets[clocks["market"]].status_report_every or policy.recall.procedure.progress_every
         count = periods_elapsed(datetime.fromisoformat(clocks["decided_at"]), at,
                                 lambda t, e=every: due(policy, t, e))  # type: ignore[misc]
         if count < 1:
             continue
-        book = ledger(case.number)
+        book = ledger(number)
         counts = {state: book.whole.counts[state] for state in book.whole.counts}
-        if record_event(case.id, f"progress:{count}", "report", f"progress report {count}: {counts}", at=at,
+        if record_event(case_id, f"progress:{count}", "report", f"progress report {count}: {counts}", at=at,
                         data={"ledger": counts}):
-            notice(case.id, f"case:{case.id}:progress:{count}", role_recipients(policy.recall.procedure.progress_roles),
-                   case.number, "recall.progress", {"count": count, "completion": book.whole.completion, **counts})
-            acted.append(case.id)
+            notice(case_id, f"case:{case_id}:progress:{count}", role_recipients(policy.recall.procedure.progress_roles),
+                   number, "recall.progress", {"count": count, "completion": book.whole.completion, **counts})
+            acted.append(case_id)
     return acted
 
 
@@ -253,10 +249,7 @@ def status_reports(at: datetime) -> list[int]:
     """
     policy = get_policy()
     opened: list[int] = []
-    for case in _open_recalls():
-        clocks = case.data.get("clocks")
-        if not clocks or case.id is None or case.number is None:
-            continue
+    for case_id, number, _, clocks in _decided_recalls():
         market = policy.recall.markets.get(clocks["market"])
         every = market.status_report_every if market is not None else None
         if market is None or every is None:
@@ -269,17 +262,17 @@ def status_reports(at: datetime) -> list[int]:
         ends = due(policy, begins, every)
         key = f"status_report#{period}"
         with session_scope() as session:
-            known = session.exec(sm_select(Gate.id).where(Gate.case_id == case.id, Gate.key == key)).first()
+            known = session.exec(sm_select(Gate.id).where(Gate.case_id == case_id, Gate.key == key)).first()
         if known is not None:
             continue
         summary = [{"label": "regulator", "value": clocks["regulator"]},
                    {"label": "status report", "value": f"no. {period} ({clocks['market']}: {market.cite})"},
                    {"label": "period", "value": f"{local_text(begins, policy)} – {local_text(ends, policy)}"},
-                   {"label": "ledger", "value": f"/recalls/{case.number}"}]
-        gate_id = open_gate(case_id=case.id, key=key, kind=STATUS_GATE, input_model="RegulatorSubmissionInput",
+                   {"label": "ledger", "value": f"/recalls/{number}"}]
+        gate_id = open_gate(case_id=case_id, key=key, kind=STATUS_GATE, input_model="RegulatorSubmissionInput",
                             flow_run_id=None, summary=summary, now=at, deadline_at=ends)
         notify_gate(gate_id, "request", now=at)
-        opened.append(case.id)
+        opened.append(case_id)
     return opened
 
 
