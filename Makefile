@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-faults test-production lint install clean
+.PHONY: demo test test-production lint install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,9 @@ test: $(STAMP)
 	./scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not production and not timing_faults"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not production"
 
-## The fault tests that must catch a run while it executes, one file at a time on an otherwise idle machine.
-test-faults: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m timing_faults tests/flows
-
-## The production topology with the 60 cases of issue 13 (about 30 minutes on 2 cores; `make test` runs 8).
+## The production topology with the 60 cases of issue 13 (about 30 minutes on 2 cores; not part of `make test`).
 test-production: $(STAMP)
 	AFTERSALES_TEST_PRODUCTION_CASES=60 $(BIN)/python -m pytest -q -p no:cacheprovider tests/flows/test_production.py
 

@@ -19,12 +19,13 @@ from aftersales.runtime import leftovers
 from aftersales.runtime.stack import Stack, StackConfig, free_port
 from tests.flows.conftest import new_case
 from tests.flows.driver import Driver
-from tests.flows.test_recovery import answer_triage_and_catch_runs_executing, assert_every_case_moves_on
+from tests.flows.faults import HUNG_MAIL_ATTEMPTS, mail_server_hung
+from tests.flows.test_recovery import answer_and_catch_a_run_executing, assert_every_case_moves_on, triage_links
 from tests.flows.test_repair_flow import TRIAGE
 from tests.integration.conftest import new_postgres_database
 from tests.signin import HOTLINE_KEY, bearer
 
-pytestmark = [pytest.mark.stack, pytest.mark.timing_faults]
+pytestmark = pytest.mark.stack
 OUTAGE = 5.0  # seconds the database is away: a restart on a loaded host; the run's first reads fall into it
 
 
@@ -47,7 +48,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, project_postgres: Any) -> It
     config = StackConfig(data_dir=tmp_path_factory.mktemp("db-restart"), prefect_port=free_port(),
                          web_port=free_port(), smtp_port=free_port(), heartbeat_seconds=30, pending_seconds=120,
                          database_url=new_postgres_database(project_postgres.get_uri()),
-                         extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}"})
+                         extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}",
+                                    "AFTERSALES_NOTIFY_ATTEMPTS": str(HUNG_MAIL_ATTEMPTS)})
     running = Stack(config, progress=lambda message: None)
     try:
         running.start()
@@ -79,23 +81,24 @@ def assert_unavailable(response: httpx.Response) -> None:
 def test_a_restart_of_the_project_database_loses_nothing_and_repeats_nothing(stack_env: Stack, driver: Driver,
                                                                               project_postgres: Any) -> None:
     running, answered_after = new_case(stack_env), new_case(stack_env)
-    gate = driver.wait_for_gate(answered_after, "repair.triage", timeout=240)
-    _, link = driver.link_for_gate("li.na", gate["id"])
-    states = answer_triage_and_catch_runs_executing(driver, [running], live=("RUNNING",))
+    first, link = triage_links(driver, [running, answered_after])
+    gate_id = link.split("/gates/", 1)[1].split("?", 1)[0]
     uri = project_postgres.get_uri()
 
-    stop_postgres(project_postgres)  # while the run of `running` executes
-    stopped_at = time.monotonic()
-    assert_unavailable(httpx.get(link, timeout=30))  # the gate's page
-    token = link.split("?t=", 1)[1]
-    assert_unavailable(httpx.post(f"{stack_env.config.web_url}/gates/{gate['id']}", data={"t": token, **TRIAGE},
-                                  timeout=30))  # the answer: refused, so the person sends it again
-    api = httpx.get(f"{stack_env.config.web_url}/api/cases/{answered_after}", headers=bearer(), timeout=30)
-    assert_unavailable(api)
-    assert "database is unreachable" in api.json()["detail"]
-    time.sleep(max(0.0, OUTAGE - (time.monotonic() - stopped_at)))  # a restart's seconds, within the run
-    project_postgres.ensure_postgres_running()  # the same data, socket and URL
-    down = time.monotonic() - stopped_at
+    with mail_server_hung(stack_env):  # the run of `running` stays in its flow code through the outage
+        states = answer_and_catch_a_run_executing(driver, [running], [first])
+        stop_postgres(project_postgres)
+        stopped_at = time.monotonic()
+        assert_unavailable(httpx.get(link, timeout=30))  # the gate's page
+        token = link.split("?t=", 1)[1]
+        assert_unavailable(httpx.post(f"{stack_env.config.web_url}/gates/{gate_id}", data={"t": token, **TRIAGE},
+                                      timeout=30))  # the answer: refused, so the person sends it again
+        api = httpx.get(f"{stack_env.config.web_url}/api/cases/{answered_after}", headers=bearer(), timeout=30)
+        assert_unavailable(api)
+        assert "database is unreachable" in api.json()["detail"]
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - stopped_at)))  # a restart's seconds, within the run
+        project_postgres.ensure_postgres_running()  # the same data, socket and URL
+        down = time.monotonic() - stopped_at
     assert project_postgres.get_uri() == uri
 
     response = driver.answer(link, TRIAGE)  # sent again once the database is back: taken once
