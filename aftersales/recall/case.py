@@ -244,8 +244,8 @@ def status_reports(at: datetime) -> list[int]:
     on the dashboard and the case, and keeps who submitted what (the answer is stored on the case). Not the
     daily series (aftersales/gates/series.py: one gate per working day on a country's calendar, ended by a
     report, the run suspended on it), and not a flow resume every fortnight for a recall that runs for months
-    on other steps. The periods count from the decision; a sweep down for a whole period opens only the
-    running one (the missed one would be breached at once, and the FDA wants the current status).
+    on other steps. The periods count from the decision. A period the sweep missed whole (it was down) still
+    owes its report (7.53 asks one per period): its gate opens late, already due, and the gates' sweep escalates it.
     """
     policy = get_policy()
     opened: list[int] = []
@@ -255,24 +255,26 @@ def status_reports(at: datetime) -> list[int]:
         if market is None or every is None:
             continue
         start = datetime.fromisoformat(clocks["decided_at"])
-        period = periods_elapsed(start, at, lambda t, e=every: due(policy, t, e)) + 1  # type: ignore[misc]
-        begins = start
-        for _ in range(period - 1):
-            begins = due(policy, begins, every)
-        ends = due(policy, begins, every)
-        key = f"status_report#{period}"
+        running = periods_elapsed(start, at, lambda t, e=every: due(policy, t, e)) + 1  # type: ignore[misc]
         with session_scope() as session:
-            known = session.exec(sm_select(Gate.id).where(Gate.case_id == case_id, Gate.key == key)).first()
-        if known is not None:
-            continue
-        summary = [{"label": "regulator", "value": clocks["regulator"]},
-                   {"label": "status report", "value": f"no. {period} ({clocks['market']}: {market.cite})"},
-                   {"label": "period", "value": f"{local_text(begins, policy)} – {local_text(ends, policy)}"},
-                   {"label": "ledger", "value": f"/recalls/{number}"}]
-        gate_id = open_gate(case_id=case_id, key=key, kind=STATUS_GATE, input_model="RegulatorSubmissionInput",
-                            flow_run_id=None, summary=summary, now=at, deadline_at=ends)
-        notify_gate(gate_id, "request", now=at)
-        opened.append(case_id)
+            known = set(session.exec(sm_select(Gate.key).where(Gate.case_id == case_id,
+                                                               Gate.kind == STATUS_GATE)).all())
+        begins = start
+        for period in range(1, running + 1):
+            ends = due(policy, begins, every)
+            key = f"status_report#{period}"
+            if key not in known:
+                summary = [{"label": "regulator", "value": clocks["regulator"]},
+                           {"label": "status report", "value": f"no. {period} ({clocks['market']}: {market.cite})"},
+                           {"label": "period", "value": f"{local_text(begins, policy)} – {local_text(ends, policy)}"},
+                           {"label": "ledger", "value": f"/recalls/{number}"}]
+                gate_id = open_gate(case_id=case_id, key=key, kind=STATUS_GATE,
+                                    input_model="RegulatorSubmissionInput", flow_run_id=None, summary=summary, now=at,
+                                    deadline_at=ends)
+                notify_gate(gate_id, "request", now=at)
+                if case_id not in opened:
+                    opened.append(case_id)
+            begins = ends
     return opened
 
 

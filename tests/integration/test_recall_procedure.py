@@ -225,3 +225,33 @@ def test_a_us_recall_owes_an_fda_status_report_each_period_reminded_escalated_an
     assert report["status_reports"] == {"submitted": 1, "ended": 1}
     assert {k: g.status for k, g in status_gates().items()} == {"status_report#1": "answered",
                                                                 "status_report#2": "ended"}
+
+
+def test_periods_the_sweep_missed_whole_still_open_their_status_reports_already_due(settings: Settings) -> None:
+    from aftersales.config.policy import get_policy
+    from aftersales.sla.deadlines import due
+    from aftersales.sla.sweep import sweep
+
+    register_units()
+    us = open_recall()
+    build_outbox(us, UnitSelection(product_model="PT-3000", batches=["L1"]))
+    recall_case.start_clocks(us, "US", "II", NOTICED)
+    policy = get_policy()
+    every = policy.recall.markets["US"].status_report_every
+    assert every is not None
+    ends = [due(policy, NOTICED, every)]
+    for _ in range(2):
+        ends.append(due(policy, ends[-1], every))
+    back = ends[1] + timedelta(days=1)  # the sweep was down through periods 1 and 2; period 3 runs
+
+    with MailSink(settings.smtp_host, settings.smtp_port):
+        assert len(recall_case.status_reports(back)) == 1
+        assert recall_case.status_reports(back + timedelta(hours=1)) == []  # once
+        with session_scope() as session:
+            gates = {g.key: g for g in session.exec(select(Gate).where(Gate.kind == "recall.status_report")).all()}
+        assert {k: g.deadline_at for k, g in gates.items()} == {
+            "status_report#1": ends[0], "status_report#2": ends[1], "status_report#3": ends[2]}
+        # The missed ones are owed and late: the gates' next sweep escalates them, not the running one.
+        late = sweep(back + timedelta(minutes=2), resend=False, resume=False)
+    assert {gates["status_report#1"].id, gates["status_report#2"].id} <= set(late.escalated)
+    assert gates["status_report#3"].id not in late.escalated
