@@ -18,6 +18,7 @@ cases/s of both and their ratio (goal ≥ 0.9) per worker count.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import os
 import secrets
 import subprocess
@@ -100,13 +101,19 @@ def settle(run_ids: list[str], timeout: float = 600) -> None:
     time.sleep(3)
 
 
+def start_bare_run(context: contextvars.Context, name: str) -> str:
+    """Create one baseline run, in a copy of the caller's context: Prefect keeps its settings (the stack's API URL)
+    in a context variable that a pool thread does not inherit; without it each thread started a temporary server."""
+    return context.copy().run(orchestrator.run_deployment_once, BARE, {"number": name}, f"bench-{name}")
+
+
 def bare_round(tag: str, n: int) -> tuple[float, list[str]]:
     names = {f"{tag}-{i}" for i in range(n)}
     after = last_mail_id()
     began = time.monotonic()
+    context = contextvars.copy_context()
     with ThreadPoolExecutor(8) as pool:
-        runs = list(pool.map(lambda name: orchestrator.run_deployment_once(BARE, {"number": name}, f"bench-{name}"),
-                             sorted(names)))
+        runs = list(pool.map(lambda name: start_bare_run(context, name), sorted(names)))
     done = wait_until(set(), names, after, lambda name, subject, _: subject == f"bare {name}")
     return done - began, runs
 
