@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -76,37 +77,106 @@ def _part(msg: Message, subtype: str) -> str:
 
 
 class _Handler:
-    """aiosmtpd handler: parse, store, tell the optional callback."""
+    """aiosmtpd handler: hand each mail to the writer, answer 250 once it is stored (451 if it could not be)."""
 
     def __init__(self, on_message: OnMessage | None) -> None:
-        self.on_message = on_message
+        self.writer = _Writer(on_message)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", errors="surrogateescape")
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[None] = loop.create_future()
+        self.writer.put((raw, envelope.mail_from or "", list(envelope.rcpt_tos), loop, stored))
         try:
-            # The database is blocking I/O: keep it off the SMTP event loop.
-            await asyncio.get_running_loop().run_in_executor(
-                None, self._store, raw, envelope.mail_from or "", list(envelope.rcpt_tos)
-            )
+            await stored
         except Exception:
             log.exception("mail sink could not store a message for %s", envelope.rcpt_tos)
             # A temporary failure makes the sender report it and retry, instead of losing the mail.
             return "451 4.3.0 Could not store the message, try again later"
         return "250 Message accepted for delivery"
 
-    def _store(self, raw: bytes, envelope_from: str, rcpt_tos: list[str]) -> None:
-        fields = {**_fields(raw, envelope_from, rcpt_tos), "received_at": utcnow()}
-        # One INSERT, no ORM object: building and flushing a MailboxMessage cost a third of storing a mail.
-        with get_engine().begin() as conn:
-            if conn.dialect.name == "sqlite":
-                # A mail sink for demos and tests: a power cut may lose its last mails, a crash does not (WAL);
-                # without the fsync per mail it keeps pace with a recall's fan-out.
-                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-            key = conn.execute(insert(MAILBOX).values(fields)).inserted_primary_key
-        if self.on_message is not None:
-            self.on_message(MailboxMessage(id=key[0] if key else None, **fields))
+
+Pending = tuple[bytes, str, list[str], asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+class _Writer:
+    """One thread that parses and stores the mails, all those waiting in one transaction.
+
+    Why not a thread per mail (asyncio's executor): with a recall's fan-out on several connections, the executor's
+    threads fought the SMTP loop for the GIL and each mail paid its own commit; py-spy put a third of the sink's
+    time there (benchmarks/recall_bench.py). The database is blocking I/O: it stays off the SMTP event loop.
+    """
+
+    BATCH = 100  # mails stored in one transaction at most
+
+    def __init__(self, on_message: OnMessage | None) -> None:
+        self.on_message = on_message
+        self.queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def put(self, item: Pending) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="mailsink-writer", daemon=True)
+                self.thread.start()
+        self.queue.put(item)
+
+    def stop(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.BATCH:
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            self._store(batch)
+
+    def _store(self, batch: list[Pending]) -> None:
+        stored: list[tuple[Pending, MailboxMessage]] = []
+        try:
+            rows = [{**_fields(raw, sender, rcpts), "received_at": utcnow()} for raw, sender, rcpts, _, _ in batch]
+            # One INSERT per mail, no ORM object (building and flushing a MailboxMessage cost a third of storing a
+            # mail), one transaction for the batch.
+            with get_engine().begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    # A mail sink for demos and tests: a power cut may lose its last mails, a crash does not (WAL);
+                    # without the fsync per mail it keeps pace with a recall's fan-out.
+                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                for item, fields in zip(batch, rows, strict=True):
+                    key = conn.execute(insert(MAILBOX).values(fields)).inserted_primary_key
+                    stored.append((item, MailboxMessage(id=key[0] if key else None, **fields)))
+        except Exception as exc:  # noqa: BLE001 - every waiting sender gets its 451
+            for *_, loop, future in batch:
+                loop.call_soon_threadsafe(_settle, future, exc)
+            return
+        for (*_, loop, future), message in stored:
+            if self.on_message is not None:
+                self.on_message(message)
+            loop.call_soon_threadsafe(_settle, future, None)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # the sender hung up meanwhile
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 class MailSink:
@@ -131,9 +201,10 @@ class MailSink:
         self._controller = controller
 
     def stop(self) -> None:
-        """Stop listening (idempotent)."""
+        """Stop listening (idempotent); the mails already received are stored first."""
         if self._controller is not None:
             self._controller.stop()
+            self._controller.handler.writer.stop()
             self._controller = None
 
     def __enter__(self) -> MailSink:
@@ -154,6 +225,8 @@ def serve_forever(host: str | None = None, port: int | None = None) -> None:
     # (benchmarks/recall_bench.py: ~130 → ~190 messages/s). This process is the sink alone: a shorter interval
     # costs it little.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # aiosmtpd logs every SMTP command at INFO: an eighth of the sink's time in a recall's fan-out (py-spy).
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     stop = threading.Event()
     previous: Any = None
     in_main = threading.current_thread() is threading.main_thread()
