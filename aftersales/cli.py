@@ -95,6 +95,8 @@ def up(
     demo: bool = typer.Option(True, help="Open a demo repair case once everything runs."),
     workers: int = typer.Option(1, min=1, help="Workers on the process pool (README \"Production\")."),
     postgres_data: bool = typer.Option(False, help="Keep the project's data in the embedded PostgreSQL, not SQLite."),
+    fork_runs: bool = typer.Option(True, help="Fork flow runs from a process that has imported Prefect and the "
+                                              "flows (faster steps), not a new interpreter per run."),
 ) -> None:
     """Run the product on embedded defaults in the foreground; Ctrl-C stops everything it started."""
     from aftersales.config.settings import get_settings
@@ -109,6 +111,7 @@ def up(
     keys = ",".join(part for part in (os.environ.get("AFTERSALES_INTAKE_API_KEYS", ""), f"hotline:{demo_key}") if part)
     config = StackConfig(data_dir=data_dir or get_settings().data_dir, prefect_port=prefect_port,
                          web_port=web_port, smtp_port=smtp_port, workers=workers, postgres_data=postgres_data,
+                         fork_runs=fork_runs,
                          extra_env={"AFTERSALES_INTAKE_API_KEYS": keys} if demo else {})
     stack = Stack(config, progress=lambda m: typer.echo(f"· {m}"))
     try:

@@ -106,11 +106,11 @@ class Sink:
         raise TimeoutError(f"no matching mail after id {after} within {timeout:.0f} s")
 
 
-def start_stack(data_dir: Path) -> Stack:
+def start_stack(data_dir: Path, fork_runs: bool) -> Stack:
     from tests.signin import HOTLINE_KEY
 
     config = StackConfig(data_dir=data_dir, prefect_port=free_port(), web_port=free_port(), smtp_port=free_port(),
-                         extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}"})
+                         fork_runs=fork_runs, extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{HOTLINE_KEY}"})
     stack = Stack(config, progress=lambda message: print(f"  {message}", flush=True))
     stack.start()
     for key, value in stack.env().items():  # this process talks to the stack like its parts do
@@ -183,7 +183,9 @@ def run_bare(stack: Stack, steps: int) -> tuple[str, list[Step]]:
 
     sink = Sink(stack.config.data_dir / "aftersales.db")
     bare = Flow.from_source(source=str(PROJECT_ROOT), entrypoint="benchmarks/bare_steps.py:bare_steps")
-    bare.deploy(name="bare", work_pool_name=POOL, print_next_steps=False)  # type: ignore[union-attr]
+    # Prefect's own way whatever the pool's default: a new interpreter per run and per resume, no fork server.
+    bare.deploy(name="bare", work_pool_name=POOL, print_next_steps=False,  # type: ignore[union-attr]
+                job_variables={"command": f"{sys.executable} -m prefect.engine"})
     run: Any = run_deployment("bare-steps/bare", parameters={"steps": steps + 1, "port": stack.config.smtp_port},
                          timeout=0)
     run_id = str(run.id)
@@ -299,6 +301,8 @@ def main() -> None:
     parser.add_argument("--bare-steps", type=int, default=50, help="resumes of the bare flow (0: skip)")
     parser.add_argument("--import-repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-fork-runs", action="store_true",
+                        help="our runs as new interpreters too, not forked from the fork server (the default)")
     args = parser.parse_args()
     if not 1 <= args.steps <= 52:
         parser.error("--steps must be 1-52 (the repair flow takes at most 49 progress reports)")
@@ -306,13 +310,15 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # `timeout` or kill: stop the stack on the way out
     with tempfile.TemporaryDirectory(prefix="click-bench-") as tmp:
         print("starting the embedded stack …", flush=True)
-        stack = start_stack(Path(tmp))
+        stack = start_stack(Path(tmp), fork_runs=not args.no_fork_runs)
         try:
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
             with temporary_settings(updates={PREFECT_API_URL: stack.config.prefect_api}):
                 print(f"load average {os.getloadavg()[0]:.1f}; worker polls every "
-                      f"{stack.env()['PREFECT_WORKER_QUERY_SECONDS']} s", flush=True)
+                      f"{stack.env()['PREFECT_WORKER_QUERY_SECONDS']} s; our runs "
+                      f"{'forked by the fork server' if stack.config.fork_runs else 'new interpreters'}, bare runs "
+                      "new interpreters", flush=True)
                 imports = import_costs(stack.env(), args.import_repeat)
                 print(f"fresh interpreter, wall s (median of {args.import_repeat}): "
                       + ", ".join(f"{name} {cost:.2f}" for name, cost in imports.items()), flush=True)

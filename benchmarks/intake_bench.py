@@ -42,10 +42,10 @@ KEY = secrets.token_urlsafe(24)
 BARE = "bare-intake/bare-intake"
 
 
-def start(data_dir: Path, sqlite: bool) -> Stack:
+def start(data_dir: Path, sqlite: bool, fork_runs: bool) -> Stack:
     """The stack with one worker, the baseline deployed, and this process configured like its parts."""
     config = StackConfig(data_dir=data_dir, prefect_port=free_port(), web_port=free_port(), smtp_port=free_port(),
-                         postgres_data=not sqlite, workers=1,
+                         postgres_data=not sqlite, workers=1, fork_runs=fork_runs,
                          extra_env={"AFTERSALES_INTAKE_API_KEYS": f"hotline:{KEY}",
                                     "AFTERSALES_INTAKE_RATE_PER_MINUTE": "100000"})
     stack = Stack(config, progress=lambda message: print(f"  · {message}", flush=True))
@@ -53,7 +53,8 @@ def start(data_dir: Path, sqlite: bool) -> Stack:
     prefect = Path(sys.executable).parent / "prefect"
     subprocess.run([str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file",
                     str(PROJECT_ROOT / "benchmarks" / "bare.prefect.yaml")],
-                   env=stack.env(), cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=300)
+                   env={**stack.env(), "AFTERSALES_BENCH_PYTHON": sys.executable}, cwd=PROJECT_ROOT, check=True,
+                   capture_output=True, timeout=300)
     for key, value in stack.env().items():
         if key.startswith(("AFTERSALES_", "PREFECT_")) and key != STACK_ID:
             os.environ[key] = value
@@ -145,13 +146,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=30, help="cases (and bare runs) per round")
     parser.add_argument("--workers", default="1,3", help="worker counts, ascending, comma-separated")
     parser.add_argument("--sqlite", action="store_true", help="the project's data in SQLite, not PostgreSQL")
+    parser.add_argument("--no-fork-runs", action="store_true",
+                        help="our runs as new interpreters too, not forked from the fork server (the default)")
     args = parser.parse_args()
     counts = [int(part) for part in args.workers.split(",")]
     print(f"load average at start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="intake-bench-") as tmp:
         started = time.monotonic()
-        stack = start(Path(tmp), args.sqlite)
-        print(f"  stack up in {time.monotonic() - started:.0f} s ({'SQLite' if args.sqlite else 'PostgreSQL'})")
+        stack = start(Path(tmp), args.sqlite, fork_runs=not args.no_fork_runs)
+        print(f"  stack up in {time.monotonic() - started:.0f} s ({'SQLite' if args.sqlite else 'PostgreSQL'}; our "
+              f"runs {'forked by the fork server' if stack.config.fork_runs else 'new interpreters'}, bare runs new "
+              "interpreters)")
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         results = []

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +24,7 @@ import httpx
 from aftersales.config.settings import PROJECT_ROOT, make_private
 from aftersales.errors import ConfigurationError, IntegrationError
 from aftersales.runtime import leftovers
+from aftersales.runtime.forkrun import SOCKET_ENV as FORK_SOCKET_ENV
 
 log = logging.getLogger("aftersales.runtime.stack")
 POOL = "aftersales"
@@ -37,6 +41,12 @@ def port_in_use(port: int) -> bool:
     """Whether something already listens on a loopback port."""
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _accepts(path: str) -> bool:
+    """Whether a server accepts connections on the Unix socket at `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(path) == 0
 
 
 @dataclass
@@ -58,6 +68,9 @@ class StackConfig:
     workers: int = 1
     more_web_ports: tuple[int, ...] = ()  # further web instances, same settings (public links: web_port)
     worker_limit: int | None = None  # flow runs one worker runs at once (`--limit`); None: no limit
+    # Flow runs forked from a process that has imported Prefect and the flows (aftersales/runtime/forkserver.py)
+    # instead of a new interpreter each: ~3.5 CPU s less per run and per resume.
+    fork_runs: bool = True
 
     @property
     def prefect_api(self) -> str:
@@ -81,6 +94,7 @@ class Stack:
         self.stack_id = uuid.uuid4().hex  # inherited by every child: what a crash left behind is found by it
         self.watcher: subprocess.Popen[bytes] | None = None
         self.data_url = ""  # the project's database on the embedded PostgreSQL (postgres_data)
+        self.fork_socket = ""  # the fork server's Unix socket, in a folder of the owner's (fork_runs)
 
     @property
     def pgdata(self) -> Path:
@@ -133,6 +147,8 @@ class Stack:
                 env.setdefault(key, value)
         if c.database_url or self.data_url:
             env["AFTERSALES_DATABASE_URL"] = c.database_url or self.data_url
+        if self.fork_socket:
+            env[FORK_SOCKET_ENV] = self.fork_socket
         env.update(c.extra_env)
         env[leftovers.STACK_ID] = self.stack_id
         return env
@@ -149,6 +165,8 @@ class Stack:
         make_private(c.data_dir)
         self.logs.mkdir(exist_ok=True, mode=0o700)
         self._end_leftovers()
+        if c.fork_runs and not self.fork_socket:  # a folder only the owner enters: whoever reaches it runs code
+            self.fork_socket = str(Path(tempfile.mkdtemp(prefix="aftersales-fork-")) / "runs.sock")
         ports = [("Prefect server", c.prefect_port), ("web app", c.web_port), ("mail sink", c.smtp_port),
                  *(("web app", port) for port in c.more_web_ports)]
         for name, port in ports:
@@ -164,7 +182,8 @@ class Stack:
         self.start_server()
         self.progress("creating the database schema and deploying the flows from prefect.yaml …")
         self._run([sys.executable, "-m", "aftersales.cli", "db", "upgrade"])
-        self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"])
+        self._run([self._prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite",
+                   *self._pool_template()])
         self._run([self._prefect(), "--no-prompt", "deploy", "--all"], cwd=PROJECT_ROOT)
         self._ensure_automations()
         self.progress(f"starting the mail sink on 127.0.0.1:{c.smtp_port} …")
@@ -176,8 +195,35 @@ class Stack:
             self._spawn(name, [sys.executable, "-m", "uvicorn", "aftersales.web.app:app_factory", "--factory",
                                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"])
             self._wait_http(f"http://127.0.0.1:{port}/healthz", name, timeout=60)
+        if c.fork_runs:
+            self.start_fork_server()
         for number in range(1, c.workers + 1):
             self.start_worker(number)
+
+    def start_fork_server(self) -> None:
+        """Start the fork server the workers' runs are forked from, and wait until it accepts (its imports)."""
+        self.progress("starting the fork server for flow runs …")
+        self._spawn("forkserver", [sys.executable, "-m", "aftersales.runtime.forkserver", self.fork_socket])
+        end = time.monotonic() + 120
+        while not _accepts(self.fork_socket):
+            self._check_alive("forkserver")
+            if time.monotonic() > end:
+                raise IntegrationError(f"the fork server did not listen within 120 s:\n{self._tail('forkserver')}")
+            time.sleep(0.2)
+
+    def _pool_template(self) -> list[str]:
+        """With fork_runs, the pool's runs start as `python -m aftersales.runtime.forkrun` (a worker without a fork
+        server, e.g. on another machine, still runs them: the client then becomes `python -m prefect.engine`)."""
+        if not self.config.fork_runs:
+            return []
+        from prefect.workers.process import ProcessWorker
+
+        template = ProcessWorker.get_default_base_job_template()
+        command = f"{shlex.quote(sys.executable)} -m aftersales.runtime.forkrun"
+        template["variables"]["properties"]["command"]["default"] = command
+        path = self.config.data_dir / "pool-template.json"
+        path.write_text(json.dumps(template))
+        return ["--base-job-template", str(path)]
 
     def start_server(self) -> None:
         """Start (or restart) the Prefect server on its PostgreSQL and wait until it answers."""
@@ -221,6 +267,9 @@ class Stack:
         if self.watcher is not None:
             leftovers.release(self.config.data_dir, self.watcher)
             self.watcher = None
+        if self.fork_socket:
+            shutil.rmtree(Path(self.fork_socket).parent, ignore_errors=True)
+            self.fork_socket = ""
 
     # --- what a crashed stack left, and what this one would leave ------------------------------------
     def _end_leftovers(self) -> None:

@@ -1,0 +1,238 @@
+"""A fork server for flow runs: one process per worker machine that has imported Prefect's engine and every flow,
+and forks a child per flow run (or resume) asked for by `aftersales.runtime.forkrun`.
+
+Why: every flow run and every resume is a new interpreter with Prefect's process worker, and importing Prefect's
+engine and our flows cost ~3.5 CPU s of each click on a gate link (benchmarks/click_bench.py "start"); a forked
+child starts with all of it in memory. The child is what the engine would have been: the run's environment,
+working folder and standard streams (passed over the socket), `python -m prefect.engine` run as __main__, exit
+code reported back. The server itself never runs a flow, opens no database connection and starts no thread, so
+there is nothing a fork could duplicate or leave locked; it is single-threaded by design.
+
+Only the owner may ask: the socket lives in a folder only the owner can enter, and the peer's uid is checked.
+Code changed on disk needs a restart of the fork server (as of the worker): `aftersales up` starts both.
+
+    python -m aftersales.runtime.forkserver SOCKET_PATH
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import runpy
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aftersales.config.settings import PROJECT_ROOT
+
+log = logging.getLogger("aftersales.forkserver")
+REQUEST_LIMIT = 1 << 20  # bytes: an environment and a folder; a client that sends more is refused
+REAP_EVERY = 0.05  # seconds between looks for ended children (their exit codes go back to their clients)
+
+
+def warm_up() -> list[str]:
+    """Import what every flow run needs: Prefect's engine and every deployment's flow module (prefect.yaml)."""
+    import prefect.engine  # noqa: F401 - the point is the import
+    import prefect.flow_engine  # noqa: F401
+    import prefect.task_engine  # noqa: F401
+
+    modules = []
+    deployments = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text()).get("deployments") or []
+    for deployment in deployments:
+        path = str(deployment["entrypoint"]).split(":", 1)[0]
+        module = path.removesuffix(".py").replace("/", ".")
+        __import__(module)
+        modules.append(module)
+    import apprise
+
+    apprise.Apprise.instantiate("mailto://localhost", suppress_exceptions=True)  # loads the plugins, sends nothing
+    return modules
+
+
+def serve(path: str) -> None:
+    """Accept requests on the Unix socket at `path` until SIGTERM or SIGINT."""
+    modules = warm_up()
+    if threading.active_count() != 1:  # a thread would be copied into every child without its lock holders
+        raise SystemExit(f"fork server: {threading.active_count()} threads after the imports; refusing to fork")
+    from aftersales.runtime.db import engine_for
+
+    if engine_for.cache_info().currsize:  # its pooled connections would be shared by every child
+        raise SystemExit("fork server: an import opened a database engine; refusing to fork")
+    server_pid = os.getpid()
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    Path(path).unlink(missing_ok=True)
+    old_umask = os.umask(0o077)
+    try:
+        listener.bind(path)
+    finally:
+        os.umask(old_umask)
+    listener.listen(64)
+    clients: dict[int, socket.socket] = {}  # child pid → the client waiting for its exit code
+    log.info("fork server on %s: %d flow modules imported (%s)", path, len(modules), ", ".join(modules))
+    try:
+        while not stopping:
+            readable, _, _ = select.select([listener], [], [], REAP_EVERY)
+            if readable:
+                _accept(listener, clients)
+            _reap(clients)
+    finally:
+        if os.getpid() == server_pid:  # a child unwinding through here must not remove the server's socket
+            listener.close()
+            Path(path).unlink(missing_ok=True)
+            for conn in clients.values():
+                conn.close()
+
+
+def _accept(listener: socket.socket, clients: dict[int, socket.socket]) -> None:
+    conn, _ = listener.accept()
+    fds: list[int] = []
+    try:
+        uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+        if uid != os.getuid():
+            log.warning("fork server: refused a client of uid %d", uid)
+            conn.close()
+            return
+        conn.settimeout(10)  # the client sends at once; a silent one must not hold every other run
+        request, fds = _read_request(conn)
+    except _Probe:  # someone checked that the server listens (the launcher does)
+        conn.close()
+        return
+    except (OSError, ValueError) as exc:
+        log.warning("fork server: bad request: %s", exc)
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        return
+    pid = os.fork()
+    if pid == 0:
+        _become_the_run(listener, [conn, *clients.values()], request, fds)
+    for fd in fds:
+        os.close(fd)
+    log.info("flow run %s forked as pid %d", request["env"].get("PREFECT__FLOW_RUN_ID", "?"), pid)
+    try:
+        conn.sendall(f"pid {pid}\n".encode())
+    except OSError:
+        pass  # the client is gone: the run goes on, as it would have after its worker died
+    clients[pid] = conn
+
+
+def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+    if not data and not fds:
+        raise _Probe()
+    while not data.endswith(b"\n"):
+        if len(data) > REQUEST_LIMIT:
+            raise ValueError("request too large")
+        more = conn.recv(65536)
+        if not more:
+            raise ValueError("request cut short")
+        data += more
+    if len(fds) != 3:
+        raise ValueError(f"{len(fds)} file descriptors instead of 3")
+    request = json.loads(data)
+    if not isinstance(request.get("env"), dict) or not isinstance(request.get("cwd"), str):
+        raise ValueError("request without env and cwd")
+    return request, fds
+
+
+def _reap(clients: dict[int, socket.socket]) -> None:
+    while clients:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = clients.pop(pid, None)
+        if conn is None:
+            continue
+        try:
+            conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+        except OSError:
+            pass
+        conn.close()
+
+
+def _become_the_run(listener: socket.socket, inherited: list[socket.socket], request: dict[str, Any],
+                    fds: list[int]) -> None:
+    """In the child: take the run's streams, folder and environment, then run `python -m prefect.engine`."""
+    code = 1
+    try:
+        listener.close()
+        for conn in inherited:
+            conn.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the engine installs its own while the flow runs
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = [sys.executable, *[str(a) for a in request.get("argv", [])]]
+        _fresh_settings()
+        for handler in list(log.handlers):  # the server's lines are not the run's
+            log.removeHandler(handler)
+        # Running an imported module as __main__ is the point here (its imports are done), not a mistake to warn of.
+        warnings.filterwarnings("ignore", message=".*found in sys.modules after import of package",
+                                category=RuntimeWarning)
+        runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - what the engine's interpreter would print before exiting 1
+        import traceback
+
+        traceback.print_exc()
+    # Leave as an interpreter does: threads joined and exit handlers run (Prefect ships its last logs and events
+    # there), never back into the server's loop.
+    raise _ChildExit(code)
+
+
+class _Probe(Exception):
+    """A connection closed without a request."""
+
+
+class _ChildExit(SystemExit):
+    """Raised in a child to end it with the run's exit code (caught nowhere in the server)."""
+
+
+def _fresh_settings() -> None:
+    """Settings read at import in the server are read again from the run's environment."""
+    import prefect.context
+
+    prefect.context.refresh_global_settings_context()
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(("aftersales", "models", "tasks", "flows")) or module is None:
+            continue
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear) and getattr(value, "__module__", None) == name:
+                clear()
+
+
+def _log_to_stderr() -> logging.Handler:
+    """The server's own lines, on its logger only: a child keeps the logging a fresh interpreter would have."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler
+
+
+if __name__ == "__main__":  # `python -m aftersales.runtime.forkserver PATH`: how the launcher starts it
+    _log_to_stderr()
+    serve(sys.argv[1])
