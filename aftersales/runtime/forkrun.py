@@ -45,10 +45,13 @@ def main() -> None:
             signal.signal(-code, signal.SIG_DFL)
             os.kill(os.getpid(), -code)
         sys.exit(code)
-    # The fork server died first: the run, reparented, may still be going; wait it out, its end is unknown.
+    # The fork server died first: the run, reparented, may still be going; wait it out. Its exit code is lost: 0,
+    # because a nonzero one makes the worker report the run Crashed, which would undo a run that had paused on its
+    # next step; the run reports its own state, and one that died without doing so stops its heartbeat and is found
+    # by the recovery automations.
     while _alive(child):
         time.sleep(0.5)
-    sys.exit(1)
+    sys.exit(0)
 
 
 def _connect(path: str) -> socket.socket | None:
