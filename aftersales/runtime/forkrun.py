@@ -72,13 +72,20 @@ def _send(pid: int, signum: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs: an ended one that no parent has reaped yet (a zombie) counts as ended."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    except OSError:  # no /proc here: ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
 
 
 if __name__ == "__main__":

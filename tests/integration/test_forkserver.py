@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -33,8 +34,14 @@ CLIENT = [sys.executable, "-m", "aftersales.runtime.forkrun"]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A fork server on a socket in a private folder, and its log; stopped however the module ends."""
+    with fork_server(tmp_path_factory.mktemp("fork")) as (path, log, _):
+        yield path, log
+
+
+@contextmanager
+def fork_server(logs: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     folder = Path(tempfile.mkdtemp(prefix="fork-test-"))  # as the stack's: 0700, every parent traversable
-    path, log = str(folder / "runs.sock"), tmp_path_factory.mktemp("fork") / "forkserver.log"
+    path, log = str(folder / "runs.sock"), logs / "forkserver.log"
     proc = subprocess.Popen([sys.executable, "-m", "aftersales.runtime.forkserver", path], cwd=PROJECT_ROOT,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -43,13 +50,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < end, "the fork server did not listen within 120 s"
             time.sleep(0.2)
-        yield path, log
+        yield path, log, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        killed = proc.poll() is not None
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         proc.wait(timeout=30)
         removed = not Path(path).exists()
         shutil.rmtree(folder, ignore_errors=True)
-    assert removed, "the server removes its socket when it stops"
+    assert removed or killed, "the server removes its socket when it stops"
 
 
 def _listens(path: str) -> bool:
@@ -175,3 +186,26 @@ def test_a_client_of_another_user_is_refused(server: tuple[str, Path]) -> None:
 def test_the_socket_is_the_owners_only(server: tuple[str, Path]) -> None:
     path, _ = server
     assert Path(path).stat().st_mode & 0o077 == 0
+
+
+def test_when_the_fork_server_dies_first_its_runs_go_on_and_the_client_waits_for_the_end(
+        silent_api: str, tmp_path: Path) -> None:
+    with fork_server(tmp_path) as (path, log, proc):
+        run_id = str(uuid.uuid4())
+        client = subprocess.Popen(CLIENT, env=_client_env(path, PREFECT__FLOW_RUN_ID=run_id,
+                                                          PREFECT_API_URL=silent_api),
+                                  cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            child = _forked_pid(log, run_id)
+            proc.kill()  # the server alone (SIGKILL): its run is not in the way of the kill
+            proc.wait(timeout=30)
+            time.sleep(1)
+            assert psutil.pid_exists(child) and client.poll() is None, "the run goes on, its client waits"
+            os.kill(child, signal.SIGKILL)  # the run ends
+            # Its exit code is lost with the server: 0, never a "crashed" report over a run that may have paused.
+            assert client.wait(timeout=30) == 0
+        finally:
+            if client.poll() is None:
+                client.kill()
+            if psutil.pid_exists(child):
+                os.kill(child, signal.SIGKILL)
