@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 OnMessage = Callable[[MailboxMessage], None]
 MAILBOX: Table = MailboxMessage.__table__  # type: ignore[attr-defined]
+INSERT_RETURNING_ID = insert(MAILBOX).returning(MAILBOX.c.id, sort_by_parameter_order=True)
 SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits (Python's default: 0.005)
 
 
@@ -150,16 +151,16 @@ class _Writer:
         stored: list[tuple[Pending, MailboxMessage]] = []
         try:
             rows = [{**_fields(raw, sender, rcpts), "received_at": utcnow()} for raw, sender, rcpts, _, _ in batch]
-            # One INSERT per mail, no ORM object (building and flushing a MailboxMessage cost a third of storing a
-            # mail), one transaction for the batch.
+            # One multi-row INSERT for the batch, no ORM object (building and flushing a MailboxMessage cost a third
+            # of storing a mail), in one transaction; the ids come back in the rows' order.
             with get_engine().begin() as conn:
                 if conn.dialect.name == "sqlite":
                     # A mail sink for demos and tests: a power cut may lose its last mails, a crash does not (WAL);
                     # without the fsync per mail it keeps pace with a recall's fan-out.
                     conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                for item, fields in zip(batch, rows, strict=True):
-                    key = conn.execute(insert(MAILBOX).values(fields)).inserted_primary_key
-                    stored.append((item, MailboxMessage(id=key[0] if key else None, **fields)))
+                ids = conn.execute(INSERT_RETURNING_ID, rows).scalars().all()
+            for item, fields, key in zip(batch, rows, ids, strict=True):
+                stored.append((item, MailboxMessage(id=key, **fields)))
         except Exception as exc:  # noqa: BLE001 - every waiting sender gets its 451
             for *_, loop, future in batch:
                 loop.call_soon_threadsafe(_settle, future, exc)
