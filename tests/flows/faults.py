@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,14 +25,28 @@ from aftersales.runtime.stack import Stack
 HUNG_MAIL_ATTEMPTS = 10
 
 
+class HungMailServer:
+    """The stack's SMTP server, stopped; `let_through` lets it run for a moment (a few mails get through)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def let_through(self, seconds: float) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(self.pid, signal.SIGSTOP)
+
+
 @contextmanager
-def mail_server_hung(stack: Stack) -> Iterator[None]:
+def mail_server_hung(stack: Stack) -> Iterator[HungMailServer]:
     """The stack's SMTP server stops answering (SIGSTOP: connections are accepted, nothing is read or said) until
     the block ends, however it ends; a mail sent meanwhile waits, then fails and is retried (never lost)."""
     sink = stack.children["mailsink"].pid
     os.kill(sink, signal.SIGSTOP)
     try:
-        yield
+        yield HungMailServer(sink)
     finally:
         try:
             os.kill(sink, signal.SIGCONT)
