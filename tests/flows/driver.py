@@ -104,16 +104,20 @@ class Driver:
             time.sleep(0.5)
         raise AssertionError(f"{number} never reached {status}: {self.case(number)['status']}")
 
-    def link_for_gate(self, to: str, gate_id: int, timeout: float = 60) -> tuple[Mail, str]:
-        """The message to `to` carrying a link to this gate (the newest one, e.g. after an escalation)."""
+    def link_for_gate(self, to: str | tuple[str, ...], gate_id: int, timeout: float = 60) -> tuple[Mail, str]:
+        """The message to `to` carrying a link to this gate (the newest one, e.g. after an escalation); given several
+        people, that of the first one (in their order) who has one."""
+        people = (to,) if isinstance(to, str) else to
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            for mail in reversed(self.mails(to)):
-                for link in mail.links():
-                    if f"/gates/{gate_id}?" in link:
-                        return mail, link
+            for person in people:
+                for mail in reversed(self.mails(person)):
+                    for link in mail.links():
+                        if f"/gates/{gate_id}?" in link:
+                            return mail, link
             time.sleep(0.3)
-        raise AssertionError(f"no link to gate {gate_id} reached {to}: {[m.subject for m in self.mails(to)]}")
+        raise AssertionError(f"no link to gate {gate_id} reached {to}: "
+                             f"{[m.subject for person in people for m in self.mails(person)]}")
 
     def answer_gate(self, number: str, kind: str, to: str, fields: dict[str, str]) -> dict:
         """Wait for the case to wait on `kind`, take the link `to` received, and answer it; returns the gate."""

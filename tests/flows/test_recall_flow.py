@@ -81,7 +81,7 @@ def test_a_class_i_recall_runs_from_the_notice_to_its_closing_report(stack_env: 
     # came between its opening and its request sent the request to the rung above (a known race, left for the next
     # session): answer from the link of whoever got it, quality first.
     reports = driver.wait_for_gate(number, "recall.regulator_reports")
-    link = link_of_any(driver, reports["id"], (SUN, WANG, LIU))
+    _, link = driver.link_for_gate((SUN, WANG, LIU), reports["id"], timeout=90)
     response = driver.answer(link, {"submitted_by": "孙丽", "reference": "沪药监-2026-17",
                                     "submitted_on": date.today().isoformat()})
     assert response.status_code == 200, response.text[:2000]
@@ -139,19 +139,6 @@ def test_a_class_i_recall_runs_from_the_notice_to_its_closing_report(stack_env: 
 
 
 KILLED_UNITS = 900  # two batches of 500 at <= 400 messages/s: the fan-out takes seconds, the kill lands inside it
-
-
-def link_of_any(driver: Driver, gate_id: int, people: tuple[str, ...], timeout: float = 90) -> str:
-    """The first of `people` (in their order) whose mail carries a link to the gate."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        for person in people:
-            for mail in reversed(driver.mails(person)):
-                for link in mail.links():
-                    if f"/gates/{gate_id}?" in link:
-                        return link
-        time.sleep(0.3)
-    raise AssertionError(f"no link to gate {gate_id} reached any of {people}")
 
 
 @pytest.fixture
