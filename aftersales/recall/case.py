@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ACK_GATE = "recall.acknowledgements"
 STATUS_GATE = "recall.status_report"
+MAX_STATUS_PERIODS = 10_001  # a bound on the walk, as rules.recall.periods_elapsed's cap (10,000 ended + the running)
 PROCEDURE_OF_REMEDY = {"repair": "repair", "exchange": "exchange", "return": "return"}
 # The clocks a recall keeps on its case: (data key of the deadline, data key set when it is met, what it is).
 CLOCKS = (("notify_by", "notified_at", "customers notified"),
@@ -255,12 +256,12 @@ def status_reports(at: datetime) -> list[int]:
         if market is None or every is None:
             continue
         start = datetime.fromisoformat(clocks["decided_at"])
-        running = periods_elapsed(start, at, lambda t, e=every: due(policy, t, e)) + 1  # type: ignore[misc]
         with session_scope() as session:
             known = set(session.exec(sm_select(Gate.key).where(Gate.case_id == case_id,
                                                                Gate.kind == STATUS_GATE)).all())
         begins = start
-        for period in range(1, running + 1):
+        # Periods 1 to the running one (the first that has not ended by `at`), walked once for their bounds.
+        for period in range(1, MAX_STATUS_PERIODS + 1):
             ends = due(policy, begins, every)
             key = f"status_report#{period}"
             if key not in known:
@@ -274,6 +275,8 @@ def status_reports(at: datetime) -> list[int]:
                 notify_gate(gate_id, "request", now=at)
                 if case_id not in opened:
                     opened.append(case_id)
+            if ends > at:
+                break
             begins = ends
     return opened
 
