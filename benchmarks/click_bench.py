@@ -176,29 +176,33 @@ def run_ours(stack: Stack, steps: int) -> tuple[str, list[Step]]:
 
 
 # --- bare --------------------------------------------------------------------------------------------------
-def run_bare(stack: Stack, steps: int) -> tuple[str, list[Step]]:
+def run_bare(stack: Stack, steps: int, *, forked: bool = False) -> tuple[str, list[Step]]:
+    """The bare flow as Prefect runs it (a new interpreter per resume), or `forked` by our fork server like ours:
+    then nothing of the product is in the step, and what is left is the floor of Prefect's own resume path."""
     from prefect.deployments import run_deployment
     from prefect.flow_runs import resume_flow_run
     from prefect.flows import Flow
 
     sink = Sink(stack.config.data_dir / "aftersales.db")
     bare = Flow.from_source(source=str(PROJECT_ROOT), entrypoint="benchmarks/bare_steps.py:bare_steps")
-    # Prefect's own way whatever the pool's default: a new interpreter per run and per resume, no fork server.
-    bare.deploy(name="bare", work_pool_name=POOL, print_next_steps=False,  # type: ignore[union-attr]
-                job_variables={"command": f"{sys.executable} -m prefect.engine"})
-    run: Any = run_deployment("bare-steps/bare", parameters={"steps": steps + 1, "port": stack.config.smtp_port},
-                         timeout=0)
+    name = "bare-forked" if forked else "bare"
+    # Prefect's own way whatever the pool's default: a new interpreter per run and per resume, no fork server;
+    # forked: the pool's own command (aftersales.runtime.forkrun), as our deployments have it.
+    bare.deploy(name=name, work_pool_name=POOL, print_next_steps=False,  # type: ignore[union-attr]
+                job_variables={} if forked else {"command": f"{sys.executable} -m prefect.engine"})
+    run: Any = run_deployment(f"bare-steps/{name}", parameters={"steps": steps + 1, "port": stack.config.smtp_port},
+                              timeout=0)
     run_id = str(run.id)
     sink.wait(0, lambda subject, text: subject == f"bare {run_id} step 0")
     result: list[Step] = []
     for index in range(1, steps + 1):
         wait_suspended(run_id)
         after = sink.last_id()
-        step = Step(index, "bare", time.time())
+        step = Step(index, name, time.time())
         resume_flow_run(run.id)
         _, step.received, _, _ = sink.wait(after, lambda subject, text, i=index: subject == f"bare {run_id} step {i}")
         result.append(step)
-        print(f"  bare step {index:3d} {step.seconds:6.2f} s", flush=True)
+        print(f"  {name} step {index:3d} {step.seconds:6.2f} s", flush=True)
     return run_id, result
 
 
@@ -299,6 +303,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=50, help="answers on our repair case (at most 52)")
     parser.add_argument("--bare-steps", type=int, default=50, help="resumes of the bare flow (0: skip)")
+    parser.add_argument("--bare-forked-steps", type=int, default=0,
+                        help="resumes of the bare flow forked by the fork server: Prefect's floor (0: skip)")
     parser.add_argument("--import-repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-fork-runs", action="store_true",
@@ -324,16 +330,23 @@ def main() -> None:
                       + ", ".join(f"{name} {cost:.2f}" for name, cost in imports.items()), flush=True)
                 figures: dict[str, Any] = {"imports": imports}
                 # Each side is summed up as soon as it is measured: a run cut short still tells its figures.
-                for name, measure, steps in (("ours", run_ours, args.steps), ("bare", run_bare, args.bare_steps)):
+                sides = (("ours", run_ours, args.steps), ("bare", run_bare, args.bare_steps),
+                         ("bare_forked", lambda stack, steps: run_bare(stack, steps, forked=True),
+                          args.bare_forked_steps))
+                titles = {"ours": "ours", "bare": "bare Prefect (same server, pool, worker)",
+                          "bare_forked": "bare Prefect forked by the fork server (the floor without the product)"}
+                for name, measure, steps in sides:
                     if not steps:
+                        continue
+                    if name == "bare_forked" and not stack.config.fork_runs:
+                        print("--bare-forked-steps needs the fork server (drop --no-fork-runs)", flush=True)
                         continue
                     run_id, result = measure(stack, steps)
                     try:
                         breakdown(run_id, result)
                     except Exception as exc:  # noqa: BLE001 - the timings stand without the split
                         print(f"breakdown of {run_id} failed: {exc!r}", flush=True)
-                    title = "ours" if name == "ours" else "bare Prefect (same server, pool, worker)"
-                    figures[name] = report(title, result)
+                    figures[name] = report(titles[name], result)
                     figures[f"{name}_steps"] = [[s.index, s.kind, round(s.seconds, 3), s.cached,
                                                  {k: round(v, 3) for k, v in s.parts.items()}] for s in result]
                     if args.json:

@@ -13,7 +13,7 @@ from aftersales.messaging.summaries import row
 from aftersales.rules.eligibility import Decision, Profile, decide, load_profiles, warranty_start_after_exchange
 from aftersales.rules.goods_claim import claim_from_review, missing_proofs, receipt_refusals
 from aftersales.rules.satisfaction import is_low_score
-from models.case import CaseSnapshot
+from models.case import LANGUAGES, CaseSnapshot
 from models.goods import GoodsClaim
 from models.inputs import (
     AcceptanceInput,
@@ -166,7 +166,7 @@ def _refusal_overridden(case: Case, decision: Decision, stage: str = "") -> bool
     if verdict.override:
         record_step(case.id, f"override{stage}", "override", f"refusal overridden: {verdict.reason}")
         return True
-    reasons = {lang: [r.text(lang) for r in decision.refusals] for lang in ("zh", "en")}
+    reasons = {lang: [r.text(lang) for r in decision.refusals] for lang in LANGUAGES}
     notify_customer(case.number, f"refused{stage}", "goods.refused", {"reasons": reasons, "comment": verdict.reason})
     grounds = "; ".join(f"{r.code} ({r.source})" for r in decision.refusals)
     close_case(case.number, "refused", f"refused, reasons sent to the customer: {grounds}",

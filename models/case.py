@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, EmailStr, ModelWrapValidatorHandler, field_validator, model_validator
 from sqlalchemy import Column, Index, UniqueConstraint
@@ -13,6 +13,8 @@ from models.types import JSONType, UTCDateTime, aware_past_moment, plausible_dat
 
 Channel = Literal["hotline", "website", "app", "email", "online_chat", "in_person", "letter", "agent", "other"]
 Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)  # every text a person reads exists in each
+DEFAULT_LANGUAGE: Language = "zh"  # the company's language (the seeds are Chinese)
 
 
 class CaseBase(SQLModel):

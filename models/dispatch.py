@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -27,17 +27,15 @@ class MaterialItem(BaseModel):
         return self
 
 
-class DispatchDetails(BaseModel):
-    """Where the team goes and what it needs: overseas (5.5) or a domestic off-site repair (5.6)."""
+class DispatchDestination(BaseModel):
+    """Where the team goes: overseas (5.5) or a domestic off-site repair (5.6); the dispatch's registration and the
+    repair's "where to" step (models.inputs.DispatchFactsInput) share these fields and their rules."""
 
     overseas: bool = Field(description="Abroad (5.5); false: a domestic off-site repair (5.6), no visa branches")
     country: str = Field(default="CN", min_length=2, max_length=2, description="ISO 3166 country of the site")
     timezone: str = Field(default="Asia/Shanghai", max_length=60, description="IANA time zone of the site")
     site: str = Field(min_length=1, max_length=300, description="Where the equipment stands")
-    customer_responsibility: bool = Field(default=False, description="The customer's fault: a paid repair (002:428)")
     visa_needs_invitation: bool = Field(default=False, description="The visa needs the customer's invitation (002:430)")
-    materials: list[MaterialItem] = Field(default_factory=list, max_length=50)
-    from_case: str | None = Field(default=None, max_length=40, description="The repair or complaint case it serves")
 
     @field_validator("country")
     @classmethod
@@ -56,9 +54,17 @@ class DispatchDetails(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _domestic_is_in_china(self) -> DispatchDetails:
+    def _domestic_is_in_china(self) -> Self:
         if self.overseas == (self.country == "CN"):
             raise ValueError("overseas dispatches go abroad and domestic ones stay in CN")
         if not self.overseas and self.visa_needs_invitation:
             raise ValueError("a domestic dispatch needs no visa (5.6)")
         return self
+
+
+class DispatchDetails(DispatchDestination):
+    """Where the team goes and what it needs: overseas (5.5) or a domestic off-site repair (5.6)."""
+
+    customer_responsibility: bool = Field(default=False, description="The customer's fault: a paid repair (002:428)")
+    materials: list[MaterialItem] = Field(default_factory=list, max_length=50)
+    from_case: str | None = Field(default=None, max_length=40, description="The repair or complaint case it serves")

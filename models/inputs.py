@@ -6,9 +6,9 @@ from datetime import date
 from typing import Any, Literal
 
 from prefect.input import RunInput
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from models.dispatch import DispatchDetails
+from models.dispatch import DispatchDestination
 
 GATE_INPUTS: dict[str, type[GateInput]] = {}
 # A field a person's data may be typed into (a customer's signature): it stays in the project's database.
@@ -477,22 +477,9 @@ class LocalAgencyInput(GateInput):
     repaired: bool = Field(description="The agency repaired the product")
 
 
-class DispatchFactsInput(GateInput):
-    """Where a repair's off-site dispatch goes (4.1 营销中心/国内事业部 assess abroad or at home, 002:411)."""
-
-    overseas: bool = Field(description="Abroad (5.5); no: a domestic off-site repair (5.6)")
-    country: str = Field(default="CN", min_length=2, max_length=2, description="ISO country of the site")
-    timezone: str = Field(default="Asia/Shanghai", max_length=60, description="IANA time zone of the site")
-    site: str = Field(min_length=1, max_length=300, description="Where the equipment stands")
-    visa_needs_invitation: bool = Field(default=False, description="The visa needs the customer's invitation")
-
-    @model_validator(mode="after")
-    def _a_dispatch_can_go_there(self) -> DispatchFactsInput:
-        try:  # the dispatch's own intake rules: a bad answer is refused here, before any case is opened
-            DispatchDetails.model_validate(self.model_dump(include=set(DispatchDetails.model_fields)))
-        except ValidationError as exc:
-            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from exc
-        return self
+class DispatchFactsInput(GateInput, DispatchDestination):
+    """Where a repair's off-site dispatch goes (4.1 营销中心/国内事业部 assess abroad or at home, 002:411): the
+    dispatch's own destination fields and rules, so a bad answer is refused here, before any case is opened."""
 
 
 # --- recall (召回): flows/recall.py -------------------------------------------------------------------------

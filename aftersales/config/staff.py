@@ -6,12 +6,13 @@ from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from aftersales.config.files import read_yaml
 from aftersales.errors import ConfigurationError, KeyedValueError, NotFound
+from models.case import DEFAULT_LANGUAGE, Language
 
 CUSTOMER = "customer"
 
@@ -22,7 +23,7 @@ class Person(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     name: str
-    language: Literal["zh", "en"] = "zh"
+    language: Language = DEFAULT_LANGUAGE
     roles: list[str] = Field(min_length=1)
     notify: list[str] = Field(min_length=1, description="Apprise URLs")
     away: bool = False

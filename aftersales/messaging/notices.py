@@ -7,6 +7,7 @@ from typing import Any
 from aftersales.messaging.delivery import deliver
 from aftersales.messaging.recipients import Recipient
 from aftersales.messaging.texts import notice_text
+from models.case import DEFAULT_LANGUAGE, LANGUAGES
 
 
 def notice(case_id: int | None, key: str, people: list[Recipient], case_number: str | None, text: str,
@@ -14,7 +15,7 @@ def notice(case_id: int | None, key: str, people: list[Recipient], case_number: 
     """Tell each person, in their language, the notice `text` of templates/notices; returns how many were sent."""
     sent = 0
     for person in people:
-        lang = person.language if person.language in ("zh", "en") else "zh"
+        lang = person.language if person.language in LANGUAGES else DEFAULT_LANGUAGE
         rendered = notice_text(text, lang, {"number": case_number, **(context or {})})
         rows = deliver(key=f"{key}:{person.person_id}", case_id=case_id, template="case_notice",
                        recipient=person.person_id, language=lang,

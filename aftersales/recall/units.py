@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 from sqlalchemy import Table, select, update
@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from aftersales.runtime import clock
 from aftersales.runtime.db import get_engine
+from models.case import DEFAULT_LANGUAGE, Language
 from models.recall import ProductUnit
 from models.safe_input import printable
 from models.types import plausible_date
@@ -42,7 +43,7 @@ class UnitRow(BaseModel):
     customer_name: str = Field(default="", max_length=120)
     customer_email: EmailStr | None = None
     customer_phone: str | None = Field(default=None, max_length=40)
-    language: Literal["zh", "en"] = "zh"
+    language: Language = DEFAULT_LANGUAGE
     sale_date: date
 
     @field_validator("customer_email", "customer_phone", mode="before")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -32,6 +32,11 @@ from aftersales.sla.recovery import recover_runs
 from models import Case, Escalation, Gate, Notification
 
 log = logging.getLogger("aftersales.sla.sweep")
+
+# How long a gate born already due (e.g. a regulator's report "at once") waits for its flow to send the request
+# before the sweep acts on it anyway: far above the seconds between `open_gate` and `notify_gate`, well below any
+# deadline, and bounded so a run that died in between still gets its gate escalated.
+REQUEST_GRACE = timedelta(minutes=5)
 
 
 @dataclass
@@ -81,7 +86,7 @@ def sweep(now: datetime | None = None, *, resend: bool = True, resume: bool = Tr
         clock_state = GateClock(gate.opened_at, gate.deadline_at, gate.remind_at, gate.rung, gate.reminded_rung,
                                 len(policy.ladder(gate.kind)) if gate.kind in policy.gates else 0)
         try:
-            if held_by_case_clock(gate, at):
+            if held_by_case_clock(gate, at) or awaiting_its_request(gate, at):
                 continue
             action = due_action(clock_state, at)
             if action == "escalate" and escalate(gate, at):
@@ -163,6 +168,19 @@ def report_failures() -> int:
                              "attempts": row.attempts, "error": row.last_error or ""})
             told += 1
     return told
+
+
+def awaiting_its_request(gate: Gate, at: datetime) -> bool:
+    """A gate just opened whose request has not gone out yet: the flow opens a gate, then tells its people in the
+    next task, and a gate born due would otherwise be reminded or escalated in between, its own assignee never told
+    (seen with the recall's report to the regulator). True for at most REQUEST_GRACE after the opening."""
+    if gate.rung or at - gate.opened_at >= REQUEST_GRACE:
+        return False
+    prefix = f"gate:{gate.id}:request:"  # a range on the key, as delivery.already_sent reads it
+    with session_scope() as session:
+        told = session.exec(select(Notification.id).where(col(Notification.key) >= prefix,
+                                                          col(Notification.key) < prefix[:-1] + ";")).first()
+    return told is None
 
 
 def held_by_case_clock(gate: Gate, at: datetime) -> bool:

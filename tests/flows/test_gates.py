@@ -154,6 +154,7 @@ def test_a_worker_killed_while_a_case_waits_loses_nothing_and_sends_nothing_twic
     assert_no_message_twice(driver, number)
 
 
+@pytest.mark.usefixtures("sweep_schedule_paused")
 def test_a_late_gate_is_reminded_once_then_climbs_its_ladder(stack_env: Stack, driver: Driver) -> None:
     number = new_case(stack_env)
     gate = driver.wait_for_gate(number, "repair.triage")

@@ -53,6 +53,7 @@ def the_run(number: str) -> tuple[str, str, list[str]]:
     return runs[0]
 
 
+@pytest.mark.usefixtures("sweep_schedule_paused")
 def test_a_case_is_found_by_number_and_its_tags_artifact_and_events_follow_it_without_customer_data(
         stack_env: Stack, driver: Driver) -> None:
     started = datetime.now(UTC) - timedelta(minutes=1)

@@ -77,11 +77,10 @@ def test_a_class_i_recall_runs_from_the_notice_to_its_closing_report(stack_env: 
     assert datetime.fromisoformat(clocks["notify_by"]) == expected.notify_by
     assert datetime.fromisoformat(clocks["report_by"]) == expected.report_by == expected.aware_at
 
-    # Born overdue (CN: the event report at once), the report's gate is escalated by the next sweep; a sweep that
-    # came between its opening and its request sent the request to the rung above (a known race, left for the next
-    # session): answer from the link of whoever got it, quality first.
+    # Born overdue (CN: the event report at once), the report's gate is escalated by the next sweep, but only once
+    # quality was asked (sweep.awaiting_its_request): quality answers from its own link, still valid after that.
     reports = driver.wait_for_gate(number, "recall.regulator_reports")
-    _, link = driver.link_for_gate((SUN, WANG, LIU), reports["id"], timeout=90)
+    _, link = driver.link_for_gate(SUN, reports["id"], timeout=90)
     response = driver.answer(link, {"submitted_by": "孙丽", "reference": "沪药监-2026-17",
                                     "submitted_on": date.today().isoformat()})
     assert response.status_code == 200, response.text[:2000]
