@@ -40,6 +40,13 @@ def _texts(templates_dir: str, language: str) -> dict[str, dict[str, Template]]:
         raise ConfigurationError(f"{path}: {exc}") from exc
 
 
+def load_texts(language: str) -> int:
+    """Read and compile the notice texts of `language` now (they are cached); returns how many there are."""
+    from aftersales.config.settings import get_settings
+
+    return len(_texts(str(get_settings().templates_dir), language))
+
+
 def notice_text(key: str, language: str, context: dict[str, Any]) -> NoticeText:
     """Render the notice `key` in `language` (ConfigurationError naming the file and key when it cannot)."""
     from aftersales.config.settings import get_settings

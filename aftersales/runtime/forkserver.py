@@ -40,7 +40,8 @@ REAP_EVERY = 0.05  # seconds between looks for ended children (their exit codes 
 
 
 def warm_up() -> list[str]:
-    """Import what every flow run needs: Prefect's engine and every deployment's flow module (prefect.yaml)."""
+    """Import what every flow run needs: Prefect's engine and every deployment's flow module (prefect.yaml); then
+    do once what each run would do again (see _ready_for_every_run)."""
     import prefect.engine  # noqa: F401 - the point is the import
     import prefect.flow_engine  # noqa: F401
     import prefect.task_engine  # noqa: F401
@@ -55,7 +56,60 @@ def warm_up() -> list[str]:
     import apprise
 
     apprise.Apprise.instantiate("mailto://localhost", suppress_exceptions=True)  # loads the plugins, sends nothing
+    _ready_for_every_run()
     return modules
+
+
+# Imported by every run after its fork (py-spy on the children during benchmarks/click_bench.py, ~0.1 s a run):
+# the deployment's pull step loads prefect.deployments.steps (and with it prefect.runner), the first task run
+# prefect.utilities.visualization, the engine's loop anyio's asyncio backend, the case store the SQLite driver.
+RUN_IMPORTS = ("prefect.deployments.steps", "prefect.runner", "prefect.utilities.visualization",
+               "anyio._backends._asyncio", "sqlite3", "encodings.unicode_escape")
+
+
+def _ready_for_every_run() -> None:
+    """What each forked run would otherwise do again, ~0.4 s of its start (py-spy): the imports above, Prefect's
+    response models that pydantic completes on first use, the project's files (policy, staff, texts; cached by
+    path and time of change, so a child still sees an edit), and one verified TLS context for every client."""
+    import importlib
+
+    from pydantic import BaseModel
+
+    from aftersales.runtime import tls
+
+    for name in RUN_IMPORTS:
+        importlib.import_module(name)
+    pending = [BaseModel]
+    while pending:  # every model class defined so far, Prefect's and ours
+        model = pending.pop()
+        pending += model.__subclasses__()
+        if not model.__pydantic_complete__:
+            try:
+                model.model_rebuild()
+            except Exception:  # noqa: BLE001 - one that cannot be completed yet is completed in the run, as before
+                pass
+    tls.preload()
+    try:
+        _read_project_files()
+    except Exception as exc:  # noqa: BLE001 - a broken file is the run's error to report, with its own message
+        log.warning("project files not preloaded: %s", exc)
+
+
+def _read_project_files() -> None:
+    """Fill the caches of the project's files keyed by their path (the settings' own cache is cleared again)."""
+    from aftersales.config.policy import get_policy
+    from aftersales.config.settings import get_settings
+    from aftersales.config.staff import get_staff
+    from aftersales.messaging.labels import label
+    from aftersales.messaging.texts import load_texts
+    from models.case import LANGUAGES
+
+    get_policy()
+    get_staff()
+    for language in LANGUAGES:
+        label("procedures", "repair", language)
+        load_texts(language)
+    get_settings.cache_clear()
 
 
 def serve(path: str) -> None:
@@ -210,7 +264,11 @@ class _ChildExit(SystemExit):
 
 
 def _fresh_settings() -> None:
-    """Settings read at import in the server are read again from the run's environment."""
+    """Settings read at import in the server are read again from the run's environment.
+
+    A cache without arguments read the server's environment (the settings): it is cleared. One keyed by its
+    arguments (a file's path and time of change, a URL, a language) answers the same in any environment: kept.
+    """
     import prefect.context
 
     prefect.context.refresh_global_settings_context()
@@ -219,8 +277,18 @@ def _fresh_settings() -> None:
             continue
         for value in list(vars(module).values()):
             clear = getattr(value, "cache_clear", None)
-            if callable(clear) and getattr(value, "__module__", None) == name:
+            if callable(clear) and getattr(value, "__module__", None) == name and not _keyed(value):
                 clear()
+
+
+def _keyed(cached: Any) -> bool:
+    """True for a cached function that takes arguments (its entries are keyed by them)."""
+    import inspect
+
+    try:
+        return bool(inspect.signature(cached.__wrapped__).parameters)
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def _log_to_stderr() -> logging.Handler:

@@ -130,9 +130,9 @@ class Stack:
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_CLI_PROMPT": "false",
-            # A resumed case continues within ~0.5 s instead of the default 10 s poll (one cheap query each time):
+            # A resumed case continues within ~0.25 s instead of the default 10 s poll (one cheap query each time):
             # the wait for the worker's next poll is a part of every click on a link (benchmarks/click_bench.py).
-            "PREFECT_WORKER_QUERY_SECONDS": "0.5",
+            "PREFECT_WORKER_QUERY_SECONDS": "0.25",
             "PREFECT_WORKER_PREFETCH_SECONDS": "5",
             # Runs tell the server they are alive; the recovery automations crash the ones that stop.
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(self.heartbeat_seconds()),
@@ -247,8 +247,9 @@ class Stack:
         name = "worker" if number == 1 else f"worker-{number}"
         self.progress(f"starting {name} …")
         limit = ["--limit", str(self.config.worker_limit)] if self.config.worker_limit else []
-        self._spawn(name, [self._prefect(), "worker", "start", "--pool", POOL, "--type", "process",
-                           "--name", f"aftersales-{name}", *limit])
+        # Prefect's CLI through our module: it shares one TLS context per CA bundle (aftersales.runtime.tls).
+        self._spawn(name, [sys.executable, "-m", "aftersales.runtime.prefect_cli", "worker", "start", "--pool", POOL,
+                           "--type", "process", "--name", f"aftersales-{name}", *limit])
 
     def stop_worker(self, *, kill: bool = False, number: int = 1) -> None:
         """Stop a worker (SIGKILL when `kill`, to test that waiting cases survive a crash)."""

@@ -165,4 +165,7 @@ def _reader(request: Request) -> tuple[str, bool]:
 
 def app_factory() -> Any:
     """Entry point for uvicorn --factory."""
+    from aftersales.runtime import tls
+
+    tls.share_verified_contexts()  # a Prefect client per resume built a TLS context each: 40 % of the resume call
     return create_app()

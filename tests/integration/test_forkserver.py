@@ -209,3 +209,17 @@ def test_when_the_fork_server_dies_first_its_runs_go_on_and_the_client_waits_for
                 client.kill()
             if psutil.pid_exists(child):
                 os.kill(child, signal.SIGKILL)
+
+
+def test_a_run_keeps_the_files_the_server_read_but_reads_its_own_settings() -> None:
+    # The server reads the policy once for all runs (a cache keyed by the file's path and time of change, so an
+    # edit still reaches the next run); the settings come from each run's own environment.
+    from aftersales.config.policy import _cached_policy, get_policy
+    from aftersales.config.settings import get_settings
+    from aftersales.runtime import forkserver
+
+    get_policy()
+    get_settings()
+    forkserver._fresh_settings()
+    assert get_settings.cache_info().currsize == 0
+    assert _cached_policy.cache_info().currsize >= 1
