@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from aftersales.cases import prefect_view
 from aftersales.cases import store as cases
 from aftersales.cases.view import case_view
-from aftersales.messaging.notices import notice
+from aftersales.messaging.notices import delivered, notice
 from aftersales.messaging.recipients import customer_recipients, role_recipients
 from aftersales.runtime import clock
 from aftersales.runtime.db import session_scope
@@ -59,9 +59,20 @@ def set_case(number: str, status: str | None = None, data: dict[str, Any] | None
     cases.update_case(number, status=status, data=data, urgent=urgent)
 
 
-@task(**RETRY, task_run_name="notify customer {key}")  # type: ignore[call-overload]
 def notify_customer(case_number: str, key: str, text: str, context: dict[str, Any] | None = None) -> int:
-    """Tell the customer about progress in their language: `text` names a notice of templates/notices."""
+    """Tell the customer about progress in their language (once): `text` names a notice of templates/notices.
+
+    A replay finds a notice already delivered with one query instead of running its cached task: the repair
+    sends one per progress report, so every resume replayed one more (~20-40 ms each). Not delivered to every
+    destination yet (or nobody to tell): the task runs, or replays, as before."""
+    if delivered(case_number, key):
+        return 0
+    return tell_customer(case_number, key, text, context)
+
+
+@task(**RETRY, task_run_name="notify customer {key}")  # type: ignore[call-overload]
+def tell_customer(case_number: str, key: str, text: str, context: dict[str, Any] | None = None) -> int:
+    """Send the customer's notice (keyed: a re-run sends nothing already sent)."""
     with session_scope() as session:
         case = cases.get_case(session, case_number)
     return notice(case.id, f"case:{case.id}:{key}", customer_recipients(case), case_number, text, context)

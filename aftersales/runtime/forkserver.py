@@ -89,10 +89,47 @@ def _ready_for_every_run() -> None:
             except Exception:  # noqa: BLE001 - one that cannot be completed yet is completed in the run, as before
                 pass
     tls.preload()
+    _observe_suspension_in_the_background()
     try:
         _read_project_files()
     except Exception as exc:  # noqa: BLE001 - a broken file is the run's error to report, with its own message
         log.warning("project files not preloaded: %s", exc)
+
+
+def _observe_suspension_in_the_background() -> None:
+    """Let a run's code start while Prefect's suspension observer connects, instead of after (~0.2 s a run).
+
+    Prefect 3.8 starts, for every deployment run, a thread that watches for someone suspending the run from
+    outside (the UI's Suspend), and holds the run until that thread has connected to the event stream and read
+    the run once (py-spy: ~0.2 s of each resume, the largest wait of the engine's start). Entered in a thread of
+    its own here, it is ready a moment later all the same; the engine stops the run at its next step if a
+    suspension was asked in between, as it does for one asked at any time. Left as Prefect has it if Prefect no
+    longer has this function (a later version).
+    """
+    import contextvars
+    from contextlib import contextmanager
+
+    import prefect.flow_engine as flow_engine
+
+    original = getattr(flow_engine, "observe_flow_run_suspension", None)
+    if original is None or getattr(original, "_in_the_background", False):
+        return
+
+    @contextmanager
+    def observe_in_the_background(*args: Any, **kwargs: Any) -> Any:
+        observing = original(*args, **kwargs)
+        starting = threading.Thread(target=contextvars.copy_context().run, args=(observing.__enter__,),
+                                    name="suspension observer start", daemon=True)
+        starting.start()
+        try:
+            yield
+        finally:
+            starting.join(timeout=2)  # Prefect's own bound on the observer's end
+            if not starting.is_alive():
+                observing.__exit__(None, None, None)
+
+    observe_in_the_background._in_the_background = True  # type: ignore[attr-defined]
+    flow_engine.observe_flow_run_suspension = observe_in_the_background  # type: ignore[assignment]
 
 
 def _read_project_files() -> None:

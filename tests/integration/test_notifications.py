@@ -131,3 +131,61 @@ def test_a_template_error_raises_and_records_nothing(settings: Settings) -> None
         deliver_gate_request("case-42:approve:request", template="no_such_message")
     with session_scope() as session:
         assert session.exec(select(Notification)).all() == []
+
+
+def _case_for(email: str | None) -> str:
+    from models import Case
+
+    with session_scope() as session:
+        case = Case(customer_name="客户", customer_phone="139", customer_email=email, product_model="PT-3000",
+                    problem_description="坏了", procedure="repair", number=f"RP-NOTICE-{email or 'none'}")
+        session.add(case)
+        session.flush()
+        assert case.number is not None
+        return case.number
+
+
+def _tell(number: str, key: str) -> int:
+    from aftersales.cases.store import get_case
+    from aftersales.messaging.notices import notice
+    from aftersales.messaging.recipients import customer_recipients
+
+    with session_scope() as session:
+        case = get_case(session, number)
+    return notice(case.id, f"case:{case.id}:{key}", customer_recipients(case), number, "repair.received")
+
+
+def test_a_notice_counts_as_delivered_only_when_every_destination_got_it(settings: Settings) -> None:
+    # What lets a replayed flow skip its cached notice task (tasks.records.notify_customer): never a notice that
+    # still has a destination to get through, nor one that was never made.
+    from aftersales.messaging.notices import delivered
+
+    sent, unreachable, silent = _case_for("a@example.com"), _case_for("b@example.com"), _case_for(None)
+    with MailSink():
+        assert _tell(sent, "received") == 1
+    assert _tell(unreachable, "received") == 0  # no SMTP server: the row is failed
+    assert _tell(silent, "received") == 0  # no e-mail: nobody to tell, no row
+    assert delivered(sent, "received")
+    assert not delivered(sent, "received#2") and not delivered(sent, "receive")
+    assert not delivered(unreachable, "received") and not delivered(silent, "received")
+    assert not delivered("RP-NOPE", "received")
+
+
+def test_apprise_mail_shares_the_systems_tls_context_only_when_it_verifies(settings: Settings) -> None:
+    import ssl
+
+    from aftersales.runtime import tls
+
+    original = ssl.create_default_context
+    tls.share_verified_contexts()
+    try:
+        with MailSink():
+            send(smtp_url("wang.fang@example.com"), render_message("gate_request", "zh", GATE_REQUEST))
+            shared = tls._shared[tls._SYSTEM]
+            # verify=no: Apprise loosens its context, which must then be its own, not the shared one.
+            send(smtp_url("wang.fang@example.com") + "&verify=no", render_message("gate_request", "zh", GATE_REQUEST))
+        assert len(mailbox()) == 2
+        assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+        assert ssl.create_default_context() is not shared, "outside a sending block every caller gets its own"
+    finally:
+        ssl.create_default_context = original
