@@ -224,10 +224,11 @@ def _execute(case: Case, work_round: int) -> None:
     # 004:355: not repaired 12 h after the report -> the sweep asks about a spare unit (gate repair.spare_unit).
     spare_due = due(policy, case.opened_at, policy.repair.sla["spare_unit_after"])
     for report in range(1, 50):
+        # The summary and the resolution deadline are read only when the gate opens, not at each replay of it.
         execution = ask(case, f"execution#{work_round}.{report}", "repair.execution", ExecutionInput,
-                        staff_summary(case, plan=case.data.get("plan", "-"),
-                                      deadline=f"spare unit if not fixed by {local_text(spare_due, policy)}"),
-                        deadline_at=resolution_due(case), clock="resolution")
+                        lambda: staff_summary(case, plan=case.data.get("plan", "-"),
+                                              deadline=f"spare unit if not fixed by {local_text(spare_due, policy)}"),
+                        deadline_at=lambda: resolution_due(case), clock="resolution")
         record_step(case.id, f"execution#{work_round}.{report}", "progress", execution.work_done,
                     data=execution.model_dump(mode="json"))
         if execution.done:
@@ -259,8 +260,8 @@ def _factory_return(case: Case, work_round: int) -> bool:
             notify_roles(number, "quality-judgement", ["quality_inspection"], "repair.quality_judgement")
     for qa_round in range(1, policy.repair.max_qa_rounds + 1):
         tag = f"{work_round}.{qa_round}"
-        record = ask(case, f"repair_record#{tag}", "repair.repair_record", RepairRecordInput, staff_summary(case),
-                     deadline_at=resolution_due(case), clock="resolution")
+        record = ask(case, f"repair_record#{tag}", "repair.repair_record", RepairRecordInput,
+                     lambda: staff_summary(case), deadline_at=lambda: resolution_due(case), clock="resolution")
         record_step(case.id, f"form-ma-077#{tag}", "form", f"返修品维修记录表 FORM-MA-077: {record.work_done}",
                     data={"form": f"/cases/{number}/forms/FORM-MA-077", **record.model_dump(mode="json")})
         set_case(number, data={"repair_record": record.model_dump(mode="json")})

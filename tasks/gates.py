@@ -92,15 +92,21 @@ def follow_up_low_score(case: CaseSnapshot[Any], kind: str, score: int, comment:
     return gate_id
 
 
-def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: list[dict[str, str]],
+Summary = list[dict[str, str]]
+
+
+def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: Summary | Callable[[], Summary],
         *, assignee_person: str | None = None, assignee_role: str | None = None,
-        escalate_reason: str | None = None, deadline_at: datetime | None = None, clock: str | None = None) -> T:
+        escalate_reason: str | None = None, deadline_at: datetime | Callable[[], datetime | None] | None = None,
+        clock: str | None = None) -> T:
     """Open a gate, tell its assignees, and wait durably for the typed answer (from a link or the Prefect UI).
 
     Every side effect is a cached task and the answer is read back from the database first, so re-running
     the flow from the top after a resume sends nothing twice and never suspends on an answered gate.
     `deadline_at` replaces the policy deadline (a clock that runs across steps, e.g. the repair's resolution);
     `clock` names that case clock, so the sweep holds the gate while the clock stands still (aftersales.sla.clocks).
+    `summary` and `deadline_at` may be functions, called only when the gate is opened: a replay of an answered
+    step then reads neither (the repair's resolution clock reads the case's whole history, once per step replayed).
     """
     # A replay after the answer reads it in one query: the gate was opened and its people told in an earlier run,
     # and two cached tasks per step already answered made each resume slower the further the case had got.
@@ -108,6 +114,10 @@ def ask(case: CaseSnapshot[Any], key: str, kind: str, model: type[T], summary: l
     if recorded is not None:
         return model.model_validate(recorded)
     run_id = flow_run.get_id()
+    if callable(summary):
+        summary = summary()
+    if callable(deadline_at):
+        deadline_at = deadline_at()
     with prefect_view.overlapped():  # the request goes out while the case's view in Prefect is written
         gate_id = open_gate(case.id, key, kind, model.__name__, run_id, summary, assignee_person, assignee_role,
                             None, deadline_at, clock)

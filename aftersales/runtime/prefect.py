@@ -56,13 +56,22 @@ def flow_run_state(flow_run_id: str) -> tuple[str | None, str | None]:
 
 
 def resume_run(flow_run_id: str, run_input: dict[str, Any] | None) -> None:
-    """Resume a suspended run with the typed answer it waits for."""
-    from prefect.flow_runs import resume_flow_run
+    """Resume a suspended run with the typed answer it waits for.
+
+    One API call: the caller has just read the run paused on its gate (gates.resume), and the server refuses to
+    resume a run that is not paused; `prefect.flow_runs.resume_flow_run` would read the run once more first."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import StateType
 
     try:
-        resume_flow_run(UUID(flow_run_id), run_input=run_input, _sync=True)  # type: ignore[call-arg]
+        with get_client(sync_client=True) as client:
+            response = client.resume_flow_run(UUID(flow_run_id), run_input=run_input)
     except Exception as exc:  # noqa: BLE001 - any API failure is retried by the sweep
         raise IntegrationError(f"could not resume flow run {flow_run_id}: {exc}") from exc
+    if response.status.value != "ACCEPT":
+        reason = "its pause timed out" if response.state and response.state.type == StateType.FAILED \
+            else getattr(response.details, "reason", response.status.value)
+        raise IntegrationError(f"could not resume flow run {flow_run_id}: {reason}")
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:

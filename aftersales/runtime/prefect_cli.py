@@ -1,7 +1,9 @@
-"""Prefect's command line with one TLS context per CA bundle (aftersales.runtime.tls): how the stack starts workers.
+"""Prefect's command line, tuned for workers: how the stack starts them.
 
-A worker opens a Prefect client for every run it submits, and each built a new TLS context (~25 CPU ms, 40 % of
-a submission in py-spy). Same arguments as `prefect`:
+py-spy on a worker during benchmarks/click_bench.py found two costs in each submission of a run that do not
+change between runs: a new TLS context for the Prefect client it opens (~25 CPU ms, 40 % of a submission; now
+one per CA bundle, aftersales.runtime.tls), then the worker's whole settings written out as the run's
+environment (~60 ms, half of what was left; now once per settings object). Same arguments as `prefect`:
 
     python -m aftersales.runtime.prefect_cli worker start --pool aftersales --type process
 """
@@ -9,13 +11,42 @@ a submission in py-spy). Same arguments as `prefect`:
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from aftersales.runtime import tls
+
+
+def _settings_environment_once() -> None:
+    """The environment a worker gives every run from its own settings, computed once per settings object.
+
+    Prefect's `BaseJobConfiguration._base_environment` serialises every setting (secrets unmasked) for each run;
+    the worker's settings do not change while it runs. A copy is handed out each time (callers add to it).
+    Left as Prefect has it if a later version has no such method.
+    """
+    from prefect.settings import get_current_settings
+    from prefect.workers.base import BaseJobConfiguration
+
+    original = getattr(BaseJobConfiguration, "_base_environment", None)
+    if original is None:
+        return
+    computed: list[tuple[Any, dict[str, str]]] = []  # (settings, environment): the settings kept alive
+
+    def base_environment(cls: type[BaseJobConfiguration]) -> dict[str, str]:
+        settings = get_current_settings()
+        for known, environment in computed:
+            if known is settings:
+                return dict(environment)
+        environment = original.__func__(cls)
+        computed[:] = [*computed[-3:], (settings, environment)]
+        return dict(environment)
+
+    BaseJobConfiguration._base_environment = classmethod(base_environment)  # type: ignore[method-assign,assignment]
 
 
 def main() -> None:
     """Run `prefect` with this process's verified TLS contexts shared (it exits as `prefect` does)."""
     tls.share_verified_contexts()
+    _settings_environment_once()
     from prefect.cli import app
 
     sys.argv[0] = "prefect"

@@ -73,8 +73,11 @@ def system_context_shared() -> Iterator[None]:
 
 
 def preload() -> None:
-    """Build the context of Prefect's default CA bundle now (a fork server's children then inherit it)."""
+    """Build the contexts of Prefect's default CA bundle and of the system's CAs now (a fork server's children
+    then inherit them)."""
     import certifi
 
     share_verified_contexts()
     ssl.create_default_context(cafile=certifi.where())
+    with system_context_shared():
+        ssl.create_default_context()
