@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,6 +132,20 @@ def update_case(number: str, *, status: str | None = None, data: dict[str, Any] 
             case.closed_at = clock.now()
         session.add(case)
     return case
+
+
+def holds(number: str, *, status: str | None = None, data: dict[str, Any] | None = None,
+          flow_run_id: str | None = None, urgent: bool | None = None) -> bool:
+    """True when the case already has every value given (the data keys compared as stored, in JSON): a replayed
+    flow then skips the change instead of running its cached task. False for a case not found."""
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.number == number)).first()
+    if case is None:
+        return False
+    stored = json.loads(json.dumps(data or {}, default=str))
+    return ((status is None or case.status == status) and (flow_run_id is None or case.flow_run_id == flow_run_id)
+            and (urgent is None or case.urgent == urgent)
+            and all(key in case.data and case.data[key] == value for key, value in stored.items()))
 
 
 def snapshot(number: str, facts_model: type[BaseModel] | None = None) -> CaseSnapshot[Any]:
