@@ -30,3 +30,8 @@ def bare_intake(number: str) -> str:
     send_one(number)
     suspend_flow_run(timeout=24 * 3600, key=f"first-{number}")
     return number
+
+
+@flow(name="bare-noop", persist_result=False)
+def bare_noop() -> None:
+    """Nothing at all: the floor of any scheduled flow run on the stack (benchmarks/waiting_bench.py)."""
