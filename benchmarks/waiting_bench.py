@@ -146,10 +146,12 @@ def many_waiting_cases(count: int) -> float:
     with session_scope() as session:
         first = int(session.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one()) + 1
     populate(count, 0, 0, now, seed=11)
-    later = now + timedelta(days=3)
-    with session_scope() as session:  # due later: the sweeps measure the steady cost of waiting cases
+    later, opened = now + timedelta(days=3), now - timedelta(hours=1)
+    with session_scope() as session:  # opened an hour ago, due later: the sweeps measure the steady cost of waiting
         session.execute(update(Gate).where(col(Gate.case_id) >= first, col(Gate.status) == "waiting")
-                        .values(deadline_at=later, due_at=later - timedelta(hours=1), rung=0))
+                        .values(opened_at=opened, deadline_at=later, due_at=later - timedelta(hours=1), rung=0))
+        session.execute(text("UPDATE cases SET opened_at = :opened WHERE id >= :first"),
+                        {"opened": opened, "first": first})
         cases = session.execute(text("SELECT id FROM cases WHERE id >= :first ORDER BY id"), {"first": first})
         case_ids = [int(row[0]) for row in cases]
     run_ids = asyncio.run(_suspended_runs(case_ids))
@@ -191,7 +193,15 @@ def time_sweeps(repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        report = sweep()
+        if os.environ.get("WAITING_BENCH_PROFILE"):
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            report = profile.runcall(sweep)
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+        else:
+            report = sweep()
         times.append(time.perf_counter() - started)
         if report.errors:
             print(f"    sweep errors: {report.errors[:3]}", flush=True)
@@ -236,13 +246,14 @@ def page_times(stack: Stack, path: str, repeat: int) -> tuple[float, float]:
     return statistics.median(times), percentile(times, 0.95)
 
 
-def held(stack: Stack, looks: int = 10) -> int:
-    """The most flow-run processes seen over `looks` looks a second apart (a wait must hold none)."""
-    seen = 0
-    for _ in range(looks):
-        seen = max(seen, flow_run_processes(stack))
-        time.sleep(1)
-    return seen
+def held(stack: Stack, settle: float = 30) -> tuple[int, float]:
+    """Flow-run processes alive once the runs have had `settle` s to end after suspending (a wait must hold
+    none), and how long they took to be gone (a suspended run's process ends within seconds: Prefect ships its
+    last logs and events and stops its heartbeat thread first)."""
+    started = time.monotonic()
+    while (alive := flow_run_processes(stack)) and time.monotonic() - started < settle:
+        time.sleep(0.5)
+    return alive, time.monotonic() - started
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -271,12 +282,13 @@ def main() -> None:
                 before = rss(stack)
                 numbers, real_s = open_real_cases(stack, args.real)
                 bare_s = open_bare_waits(args.real)
+                alive, gone = held(stack)
                 print(f"{args.real} real cases suspended on their first step in {real_s:.1f} s "
-                      f"(bare flows: {bare_s:.1f} s); flow-run processes then: {held(stack)}", flush=True)
+                      f"(bare flows: {bare_s:.1f} s); flow-run processes {alive} after {gone:.1f} s", flush=True)
                 print(f"creating {args.n - args.real} more waiting cases with suspended runs …", flush=True)
                 bulk_s = many_waiting_cases(args.n - args.real)
                 print(f"  done in {bulk_s:.0f} s", flush=True)
-                processes = held(stack)
+                processes, _ = held(stack)
                 after = rss(stack)
                 sweeps = time_sweeps(args.repeat)
                 noop = deploy_noop()
@@ -284,7 +296,7 @@ def main() -> None:
                 bare = [flow_run_seconds(noop) for _ in range(args.repeat)]
                 ops = page_times(stack, "/ops", 20)
                 health = page_times(stack, "/healthz", 20)
-                processes = max(processes, held(stack, looks=5))
+                processes = max(processes, held(stack)[0])
         finally:
             stack.stop()
     print(f"\n{args.n} cases waiting ({args.real} suspended by their flow, the rest inserted with suspended runs)")
