@@ -213,7 +213,7 @@ def flow_run_seconds(deployment: str, parameters: dict[str, Any] | None = None) 
     from prefect.deployments import run_deployment
 
     started = time.perf_counter()
-    run: Any = run_deployment(deployment, parameters=parameters or {}, timeout=300)
+    run: Any = run_deployment(deployment, parameters=parameters or {}, timeout=300, poll_interval=0.2)
     if run.state is None or not run.state.is_completed():
         raise SystemExit(f"{deployment} ended {run.state}")
     return time.perf_counter() - started, float(run.total_run_time.total_seconds())
