@@ -63,6 +63,9 @@ def _unavailable(exc: BaseException) -> str:
     return f"outside service unavailable: {type(exc).__name__}: {one_line(exc)}"
 
 
+# `aftersales up` starts a worker that died again, at most this many times in this many seconds (then it stops).
+WORKER_RESTARTS, WORKER_RESTART_WINDOW = 5, 600.0
+
 app = typer.Typer(help="After-sales procedures as monitored, escalating workflows.", no_args_is_help=True,
                   add_completion=False, cls=_Commands)
 
@@ -132,11 +135,22 @@ def up(
             typer.echo(f"Its first message (to customer service 李娜) arrives in {config.web_url}/inbox within "
                        "a few seconds: open it and follow the link to answer the step.")
         typer.echo("\nPress Ctrl-C to stop everything.")
+        restarts: list[float] = []  # when workers were started again (a bound on a worker that keeps dying)
         while True:
             for name, proc in list(stack.children.items()):
-                if proc.poll() is not None:
-                    raise AftersalesError(f"{name} stopped unexpectedly (code {proc.returncode}); "
-                                          f"see {stack.logs / (name + '.log')}")
+                if proc.poll() is None:
+                    continue
+                log_file = stack.logs / (name + ".log")
+                # A worker holds no case (its runs go on, cases wait on the server): start it again, as a service
+                # manager would, unless it keeps dying.
+                restarts = [at for at in restarts if at > time.monotonic() - WORKER_RESTART_WINDOW]
+                if name.startswith("worker") and len(restarts) < WORKER_RESTARTS:
+                    typer.secho(f"{name} stopped unexpectedly (code {proc.returncode}; see {log_file}): "
+                                "starting it again", fg=typer.colors.YELLOW, err=True)
+                    restarts.append(time.monotonic())
+                    stack.start_worker(int(name.removeprefix("worker").removeprefix("-") or 1))
+                    continue
+                raise AftersalesError(f"{name} stopped unexpectedly (code {proc.returncode}); see {log_file}")
             time.sleep(1)
     except KeyboardInterrupt:
         typer.echo("\nstopping …")

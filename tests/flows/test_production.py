@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -147,11 +148,15 @@ def test_sixty_cases_through_two_web_instances_and_three_workers_all_close_once(
     # recorded again.
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    tasks: list = []
+    # Read run by run and keyed by task run id: pages by offset over all runs can list a task run twice while
+    # the server still records the last runs' task events (rows inserted between two pages shift the offsets).
+    by_id: dict[UUID, Any] = {}
     with orchestrator.client_on(None) as client:
-        while page := client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)),
-                                            offset=len(tasks), limit=200):
-            tasks += page
+        for run in run_ids:
+            for task in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run])),
+                                              limit=200):
+                by_id[task.id] = task
+    tasks = list(by_id.values())
     done = Counter((t.flow_run_id, t.name) for t in tasks
                    if t.state is not None and t.state.name == "Completed" and t.name.startswith(SIDE_EFFECTS))
     assert len({run for run, _ in done}) == CASES
