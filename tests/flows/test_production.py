@@ -162,9 +162,10 @@ def test_sixty_cases_through_two_web_instances_and_three_workers_all_close_once(
     assert len({run for run, _ in done}) == CASES
     again = [key for key, count in done.items() if count > 1]
     assert not again, f"ran twice: {again[:10]}"
-    with orchestrator.client_on(None) as client:  # every run was resumed once per step, each time from the top
+    # Every run was resumed and ran again from the top (once per step, or once for steps answered together).
+    with orchestrator.client_on(None) as client:
         started = [sum(state.is_running() for state in client.read_flow_run_states(run)) for run in run_ids]
-    assert min(started) > len(ANSWERS), started
+    assert min(started) >= 2, started
 
     # Three workers took the runs: each submitted some.
     for name in ("worker", "worker-2", "worker-3"):

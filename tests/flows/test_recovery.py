@@ -245,6 +245,27 @@ def test_after_a_power_cut_aftersales_up_starts_the_stack_again_and_every_case_m
           f"every case at its next step {took:.0f} s after the cut")
 
 
+def test_a_worker_of_aftersales_up_that_dies_is_started_again(
+        stacks: list[Stack], relaunched: list[subprocess.Popen[bytes]]) -> None:
+    # Prefect's worker can die of its own error (one was seen in the production test): `aftersales up` starts it
+    # again instead of stopping everything, as a service manager would.
+    [up] = relaunched
+    second = read_record(stacks[0].config.data_dir)["stack_id"]
+
+    def workers() -> list[int]:
+        return [p.pid for p in psutil.process_iter() if _carries(p, second)
+                and "worker start" in " ".join(p.cmdline())]
+
+    [worker] = workers()
+    os.kill(worker, signal.SIGKILL)
+    end = time.monotonic() + 60
+    while not (again := [pid for pid in workers() if pid != worker]):
+        assert up.poll() is None, f"aftersales up ended with {up.returncode}"
+        assert time.monotonic() < end, "the dead worker was not started again within 60 s"
+        time.sleep(0.5)
+    assert len(again) == 1 and up.poll() is None
+
+
 def test_nothing_of_the_first_stack_runs_and_ctrl_c_ends_all_of_the_second(
         stacks: list[Stack], relaunched: list[subprocess.Popen[bytes]]) -> None:
     first = stacks[0]
