@@ -14,6 +14,7 @@ from aftersales.cases import prefect_view
 from aftersales.cases.store import get_case, record_event
 from aftersales.config.policy import get_policy
 from aftersales.errors import AftersalesError, IntegrationError
+from aftersales.procedures import registry
 from aftersales.rules.recovery import WATCHED_STATES, RunSeen, dead_reason, next_step
 from aftersales.runtime import clock
 from aftersales.runtime import prefect as orchestrator
@@ -53,7 +54,8 @@ def recover_runs(now: datetime | None = None) -> RecoveryReport:
         return report
     pending_after = timedelta(minutes=rules.pending_minutes)
     silent_after = timedelta(minutes=rules.silent_minutes)
-    runs = orchestrator.runs_in_states(list(cases), list(WATCHED_STATES))
+    flows = sorted({procedure.deployment.split("/", 1)[0] for procedure in registry.procedures()})
+    runs = orchestrator.runs_in_states(list(cases), list(WATCHED_STATES), flows)
     quiet = [r.id for r in runs if r.state == "RUNNING" and at - r.since >= silent_after]
     beats = orchestrator.last_heartbeats(quiet, since=at - silent_after) if quiet else {}
     for run in runs:

@@ -36,7 +36,8 @@ class FakePrefect:
     state_no: int = 0
     rescheduled: list[str] = field(default_factory=list)
 
-    def runs_in_states(self, run_ids: list[str], states: list[str]) -> list[RunStatus]:
+    def runs_in_states(self, run_ids: list[str], states: list[str],
+                       flow_names: list[str] | None = None) -> list[RunStatus]:
         if RUN not in run_ids or self.state not in states:
             return []
         return [RunStatus(RUN, self.state, f"state-{self.state_no}", self.since, "Flow run infrastructure exited")]
