@@ -107,11 +107,22 @@ def failed_notifications() -> list[Notification]:
 
 def already_sent(key: str) -> bool:
     """True when every destination of a keyed message was delivered (a replay then sends nothing)."""
+    statuses = _statuses(key)
+    return bool(statuses) and all(status == SENT for status in statuses)
+
+
+def recorded(key: str) -> bool:
+    """True when a keyed message was made for at least one destination, whatever became of it."""
+    return bool(_statuses(key))
+
+
+def _statuses(key: str) -> list[str]:
+    """The status of every destination row of a keyed message (rows `key:<n>`, or `key:<more>` for a key prefix
+    such as a gate's requests of every rung and person)."""
     # A range on the key, not LIKE 'key%': the unique index serves it on SQLite and PostgreSQL alike.
     with session_scope() as session:
-        rows = session.exec(select(Notification).where(col(Notification.key) >= f"{key}:",
-                                                       col(Notification.key) < f"{key};")).all()
-    return bool(rows) and all(r.status == SENT for r in rows)
+        return list(session.exec(select(Notification.status).where(col(Notification.key) >= f"{key}:",
+                                                                   col(Notification.key) < f"{key};")).all())
 
 
 def _row_key(key: str, index: int) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
-from aftersales.messaging.delivery import SENT, deliver
+from aftersales.messaging.delivery import already_sent, deliver
 from aftersales.messaging.recipients import Recipient
 from aftersales.messaging.texts import notice_text
 from aftersales.runtime.db import session_scope
-from models import Case, Notification
+from models import Case
 from models.case import DEFAULT_LANGUAGE, LANGUAGES
 
 
@@ -19,12 +19,7 @@ def delivered(case_number: str, key: str) -> bool:
     `case:<id>:<key>:<person>:<n>`, as `notice` keys them); False when any is not sent yet, or none was made."""
     with session_scope() as session:
         case_id = session.exec(select(Case.id).where(Case.number == case_number)).first()
-        if case_id is None:
-            return False
-        prefix = f"case:{case_id}:{key}:"  # a range on the key, as delivery.already_sent reads it
-        statuses = session.exec(select(Notification.status).where(col(Notification.key) >= prefix,
-                                                                   col(Notification.key) < prefix[:-1] + ";")).all()
-    return bool(statuses) and all(status == SENT for status in statuses)
+    return case_id is not None and already_sent(f"case:{case_id}:{key}")
 
 
 def notice(case_id: int | None, key: str, people: list[Recipient], case_number: str | None, text: str,

@@ -20,7 +20,7 @@ from aftersales.errors import AftersalesError
 from aftersales.gates import groups, series
 from aftersales.gates.lifecycle import notify_gate, open_scheduled
 from aftersales.gates.resume import retry_resumes
-from aftersales.messaging.delivery import retry_failed
+from aftersales.messaging.delivery import recorded, retry_failed
 from aftersales.messaging.recipients import role_recipients
 from aftersales.procedures import registry
 from aftersales.rules.escalation import GateClock, due_action, rung_deadline
@@ -176,11 +176,7 @@ def awaiting_its_request(gate: Gate, at: datetime) -> bool:
     (seen with the recall's report to the regulator). True for at most REQUEST_GRACE after the opening."""
     if gate.rung or at - gate.opened_at >= REQUEST_GRACE:
         return False
-    prefix = f"gate:{gate.id}:request:"  # a range on the key, as delivery.already_sent reads it
-    with session_scope() as session:
-        told = session.exec(select(Notification.id).where(col(Notification.key) >= prefix,
-                                                          col(Notification.key) < prefix[:-1] + ";")).first()
-    return told is None
+    return not recorded(f"gate:{gate.id}:request")  # any rung, any person, sent or not
 
 
 def held_by_case_clock(gate: Gate, at: datetime) -> bool:
