@@ -16,7 +16,7 @@ folder, pauses the stack's own minute sweep (the measured sweeps are the only on
    run on the stack against a bare no-op flow run on the same pool (the floor of any scheduled flow run), and the
    operations page /ops over HTTP against /healthz.
 
-    flock /tmp/aftersales-stack.lock .venv/bin/python benchmarks/waiting_bench.py [--n 10000] [--real 20]
+    flock /tmp/aftersales-stack.lock .venv/bin/python benchmarks/waiting_bench.py [--n 10000] [--real 20] [--profile K]
 """
 
 from __future__ import annotations
@@ -39,22 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aftersales.config.settings import PROJECT_ROOT  # noqa: E402
 from aftersales.runtime.stack import POOL, Stack  # noqa: E402
-from benchmarks.click_bench import percentile, start_stack  # noqa: E402
+from benchmarks.click_bench import _interrupt, percentile, start_stack  # noqa: E402
+from tests.flows.faults import SWEEP_DEPLOYMENT, flow_run_processes, sweep_paused  # noqa: E402
 
-SWEEP = "escalation-sweep/escalation-sweep"
 CREATE_AT_ONCE = 16  # flow runs created concurrently on the server
-
-
-def flow_run_processes(stack: Stack) -> int:
-    """Flow-run processes of this stack alive now: `prefect.engine`, `forkrun` clients, runs forked by the server."""
-    server = stack.children.get("forkserver")
-    forked = len(psutil.Process(server.pid).children()) if server is not None else 0
-    others = 0
-    for process in psutil.process_iter(["cmdline"]):
-        command = " ".join(process.info["cmdline"] or [])
-        if "prefect.engine" in command or "aftersales.runtime.forkrun" in command:
-            others += 1
-    return forked + others
 
 
 def rss(stack: Stack) -> dict[str, float]:
@@ -67,14 +55,6 @@ def rss(stack: Stack) -> dict[str, float]:
             family = [process, *process.children(recursive=True)] if name == "prefect-server" else [process]
             figures[name] = sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
     return figures
-
-
-def pause_stack_sweep() -> None:
-    """No sweep but the measured ones (the schedule's waiting runs are deleted with it)."""
-    from prefect import get_client
-
-    with get_client(sync_client=True) as client:
-        client.pause_deployment(client.read_deployment_by_name(SWEEP).id)
 
 
 def open_real_cases(stack: Stack, count: int) -> tuple[list[str], float]:
@@ -186,20 +166,21 @@ async def _suspended_runs(case_ids: list[int]) -> list[str]:
         return ids
 
 
-def time_sweeps(repeat: int) -> list[float]:
-    """Seconds of `sweep()` with the deployment's defaults (resend and resume on), in this process."""
+def time_sweeps(repeat: int, profile: int = 0) -> list[float]:
+    """Seconds of `sweep()` with the deployment's defaults (resend and resume on), in this process; with
+    `profile`, each sweep's cProfile is printed too (its `profile` slowest calls, cumulative)."""
     from aftersales.sla.sweep import sweep
 
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        if os.environ.get("WAITING_BENCH_PROFILE"):
+        if profile:
             import cProfile
             import pstats
 
-            profile = cProfile.Profile()
-            report = profile.runcall(sweep)
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+            profiler = cProfile.Profile()
+            report = profiler.runcall(sweep)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
         else:
             report = sweep()
         times.append(time.perf_counter() - started)
@@ -251,13 +232,9 @@ def held(stack: Stack, settle: float = 30) -> tuple[int, float]:
     none), and how long they took to be gone (a suspended run's process ends within seconds: Prefect ships its
     last logs and events and stops its heartbeat thread first)."""
     started = time.monotonic()
-    while (alive := flow_run_processes(stack)) and time.monotonic() - started < settle:
+    while (alive := len(flow_run_processes(stack))) and time.monotonic() - started < settle:
         time.sleep(0.5)
     return alive, time.monotonic() - started
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> None:
@@ -265,6 +242,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="cases waiting in all (10,000)")
     parser.add_argument("--real", type=int, default=20, help="of them, cases opened and suspended by their flow (20)")
     parser.add_argument("--repeat", type=int, default=5, help="sweeps and flow runs timed (5)")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="print each timed sweep's cProfile, its K slowest calls (0: none)")
     args = parser.parse_args()
     if not 1 <= args.real <= args.n:
         parser.error("--real must be between 1 and --n")
@@ -276,11 +255,10 @@ def main() -> None:
         try:
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
-            with temporary_settings(updates={PREFECT_API_URL: stack.config.prefect_api}):
-                pause_stack_sweep()
+            with temporary_settings(updates={PREFECT_API_URL: stack.config.prefect_api}), sweep_paused():
                 print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
                 before = rss(stack)
-                numbers, real_s = open_real_cases(stack, args.real)
+                _, real_s = open_real_cases(stack, args.real)
                 bare_s = open_bare_waits(args.real)
                 alive, gone = held(stack)
                 print(f"{args.real} real cases suspended on their first step in {real_s:.1f} s "
@@ -290,9 +268,9 @@ def main() -> None:
                 print(f"  done in {bulk_s:.0f} s", flush=True)
                 processes, _ = held(stack)
                 after = rss(stack)
-                sweeps = time_sweeps(args.repeat)
+                sweeps = time_sweeps(args.repeat, args.profile)
                 noop = deploy_noop()
-                ours = [flow_run_seconds(SWEEP) for _ in range(args.repeat)]
+                ours = [flow_run_seconds(SWEEP_DEPLOYMENT) for _ in range(args.repeat)]
                 bare = [flow_run_seconds(noop) for _ in range(args.repeat)]
                 ops = page_times(stack, "/ops", 20)
                 health = page_times(stack, "/healthz", 20)

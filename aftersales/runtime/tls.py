@@ -37,22 +37,21 @@ def _create_default_context(purpose: Any = ssl.Purpose.SERVER_AUTH, *, cafile: A
     if purpose != ssl.Purpose.SERVER_AUTH or capath is not None or cadata is not None:
         return _original(purpose, cafile=cafile, capath=capath, cadata=cadata)
     if cafile is None:
-        if not getattr(_this_thread, "system", 0):
-            return _original(purpose)
-        with _lock:
-            context = _shared.get(_SYSTEM)
-            if context is None:
-                context = _shared[_SYSTEM] = _original(purpose)
-            return context
+        return _shared_context(_SYSTEM, None) if getattr(_this_thread, "system", 0) else _original(purpose)
     path = os.fspath(cafile)
     try:
         key = (path, os.stat(path).st_mtime_ns)
     except OSError:  # let ssl report the missing file as it would
         return _original(purpose, cafile=cafile)
+    return _shared_context(key, path)
+
+
+def _shared_context(key: tuple[str, int], cafile: str | None) -> ssl.SSLContext:
+    """The verified context kept under `key`, built from `cafile` (None: the system's CAs) the first time."""
     with _lock:
         context = _shared.get(key)
         if context is None:
-            context = _shared[key] = _original(purpose, cafile=path)
+            context = _shared[key] = _original(ssl.Purpose.SERVER_AUTH, cafile=cafile)
         return context
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from aftersales.runtime.stack import Stack
 from tests.conftest import stack_db
 from tests.flows.driver import Driver
+from tests.flows.faults import sweep_paused
 from tests.signin import bearer
 
 
@@ -22,41 +22,15 @@ def driver(stack_env: Stack) -> Driver:
     return Driver(stack_db(stack_env), stack_env.config.web_url)
 
 
-SWEEP_DEPLOYMENT = "escalation-sweep/escalation-sweep"
-
-
 @pytest.fixture
 def sweep_schedule_paused(stack_env: Stack) -> Iterator[None]:
     """Pause the stack's own minute sweep while a test drives the sweep with a clock of its own.
 
     The deployment sweeps at the real time: a gate the test put in the past is overdue to it, and it
-    would remind or escalate the gate before the test's own sweep looks (seen in CI). Pausing deletes
-    the schedule's waiting runs; a run already Pending or Running is waited out.
+    would remind or escalate the gate before the test's own sweep looks (seen in CI).
     """
-    from prefect import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterDeploymentId,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(SWEEP_DEPLOYMENT)
-        client.pause_deployment(deployment.id)
-        try:
-            in_flight = FlowRunFilter(
-                deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(
-                    any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])))
-            end = time.monotonic() + 180
-            while client.read_flow_runs(flow_run_filter=in_flight, limit=1):
-                assert time.monotonic() < end, "the stack's sweep run did not end within 180 s"
-                time.sleep(1)
-            yield
-        finally:
-            client.resume_deployment(deployment.id)
+    with sweep_paused():
+        yield
 
 
 def new_case(stack: Stack, **overrides: Any) -> str:

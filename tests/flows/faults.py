@@ -1,4 +1,5 @@
-"""Faults the flow tests cause on a stack: an SMTP server that hangs, flow-run processes killed.
+"""Faults the flow tests cause on a stack (an SMTP server that hangs, flow-run processes killed), and the stack's
+own minute sweep paused; benchmarks/waiting_bench.py uses them too.
 
 A fault meant to hit a run while it executes must find it executing: a resumed run of ours is in its flow code for
 a second or two, and a loaded machine moved that second (the kill came while the run was still Pending or already
@@ -55,21 +56,68 @@ def mail_server_hung(stack: Stack) -> Iterator[HungMailServer]:
 
 
 def kill_flow_runs(stack: Stack) -> int:
-    """SIGKILL every flow-run process of the stack (`python -m prefect.engine`, or forked by its fork server and
-    the `forkrun` client standing for it); how many.
+    """SIGKILL every flow-run process of the stack; how many.
 
     A killed worker does not take its runs with it (they outlive the SIGKILL of its process group); a host that
     restarts or runs out of memory kills both, so the fault tests kill the runs as well."""
     victims = []
-    for process in psutil.process_iter():
+    for process in flow_run_processes(stack):
         try:
-            if process.environ().get(STACK_ID) == stack.stack_id and _is_flow_run(process):
-                process.kill()
-                victims.append(process)
+            process.kill()
+            victims.append(process)
         except psutil.Error:
             continue
     psutil.wait_procs(victims, timeout=10)
     return len(victims)
+
+
+def flow_run_processes(stack: Stack) -> list[psutil.Process]:
+    """The stack's flow-run processes alive now: `python -m prefect.engine`, or forked by its fork server and the
+    `forkrun` client standing for it (other stacks' on the same machine are not counted)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(STACK_ID) == stack.stack_id and _is_flow_run(process):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+SWEEP_DEPLOYMENT = "escalation-sweep/escalation-sweep"
+
+
+@contextmanager
+def sweep_paused() -> Iterator[None]:
+    """The stack's own minute sweep paused until the block ends (on the Prefect API this process is set to).
+
+    Pausing deletes the schedule's waiting runs; a run already Pending or Running is waited out, so no sweep but
+    the caller's runs in the block.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(SWEEP_DEPLOYMENT)
+        client.pause_deployment(deployment.id)
+        try:
+            in_flight = FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(
+                    any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])))
+            end = time.monotonic() + 180
+            while client.read_flow_runs(flow_run_filter=in_flight, limit=1):
+                assert time.monotonic() < end, "the stack's sweep run did not end within 180 s"
+                time.sleep(1)
+            yield
+        finally:
+            client.resume_deployment(deployment.id)
 
 
 def _is_flow_run(process: psutil.Process) -> bool:
